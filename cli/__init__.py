@@ -1,0 +1,1 @@
+"""The `tsgan` command line (installed as the package tsgan_cli)."""

@@ -1,0 +1,100 @@
+"""The command line end to end: fit, detect, the output files, and one-line errors for bad input."""
+
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+from tsgan_cli.main import app
+from typer.testing import CliRunner
+
+TINY = ["--epochs", "2", "--window", "8", "--stride", "2", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli")
+    rng = np.random.default_rng(0)
+    t = np.arange(700)
+    base = np.sin(2 * np.pi * t / 40)
+    values = np.stack([base, 0.5 * base + 1, np.cos(2 * np.pi * t / 40)], 1) + 0.05 * rng.normal(
+        size=(700, 3)
+    )
+    stamps = np.datetime64("2026-01-01T00:00:00") + np.arange(700).astype("timedelta64[s]")
+    frame = pl.DataFrame(
+        {"timestamp": stamps.astype(str), "pump": values[:, 0], "valve": values[:, 1], "flow": values[:, 2]}
+    )
+    frame[:500].write_csv(folder / "normal.csv")
+    run = frame[500:].with_columns(
+        pl.Series("is_anomaly", np.r_[np.zeros(100), np.ones(10), np.zeros(90)].astype(int))
+    )
+    run = run.with_columns(
+        pl.when(pl.col("is_anomaly") == 1).then(pl.col("valve") + 6).otherwise(pl.col("valve")).alias("valve")
+    )
+    run.write_csv(folder / "run.csv", separator=";")
+    return folder
+
+
+def invoke(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def model(files):
+    result = invoke("fit", files / "normal.csv", "-o", files / "pump.tsgan", *TINY)
+    assert result.exit_code == 0, result.output
+    return files / "pump.tsgan"
+
+
+def test_detect_writes_intervals_and_scores(files, model):
+    out, scores = files / "flagged.json", files / "scores.parquet"
+    result = invoke("detect", files / "run.csv", "--model", model, "-o", out, "--scores", scores, "--quiet")
+    assert result.exit_code == 0, result.output
+    intervals = json.loads(out.read_text())
+    assert intervals and {"start", "end", "start_time", "end_time", "peak_score", "channels"} <= set(
+        intervals[0]
+    )
+    hit = [i for i in intervals if i["start"] <= 109 and i["end"] >= 100]
+    assert hit and hit[0]["channels"][0] == "valve"
+    assert hit[0]["start_time"].startswith("2026-01-01T00:")
+    table = pl.read_parquet(scores)
+    assert table.columns == ["timestamp", "score", "score_pump", "score_valve", "score_flow"]
+    assert table.height == 200
+
+
+def test_detect_prints_json_without_output_file(files, model):
+    result = invoke("detect", files / "run.csv", "--model", model, "--quiet")
+    assert result.exit_code == 0
+    assert isinstance(json.loads(result.stdout), list)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["fit", "missing.csv", "-o", "m.tsgan"], "missing.csv"),
+        (["fit", "normal.csv", "-o", "m.tsgan", "--detector", "nope"], "unknown detector 'nope'"),
+        (["fit", "normal.csv", "-o", "m.tsgan", "--objective", "hinge"], "unknown objective 'hinge'"),
+        (["fit", "normal.csv", "-o", "m.tsgan", "--window", "400"], "too few to fit"),
+        (["detect", "run.csv", "--model", "nothing.tsgan"], "no such model file"),
+        (["detect", "normal.csv", "--model", "run.csv"], "not a tsgan model file"),
+    ],
+)
+def test_bad_input_is_one_line_and_nonzero(files, model, args, message, monkeypatch):
+    monkeypatch.chdir(files)
+    result = invoke(*args)
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
+
+
+def test_detect_with_missing_channel(files, model):
+    pl.read_csv(files / "run.csv", separator=";").drop("flow").write_csv(files / "fewer.csv")
+    result = invoke("detect", files / "fewer.csv", "--model", model, "--quiet")
+    assert result.exit_code == 1 and "missing: flow" in result.stderr
+
+
+def test_failed_detect_leaves_previous_output_intact(files, model):
+    out = files / "keep.json"
+    out.write_text("[]")
+    invoke("detect", files / "missing.csv", "--model", model, "-o", out)
+    assert out.read_text() == "[]"

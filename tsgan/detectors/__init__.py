@@ -1,0 +1,32 @@
+"""Detectors by name. Each module holds one detector on the shared contract of `base.Detector`."""
+
+from __future__ import annotations
+
+from tsgan.detectors.base import Detection, Detector, DetectorConfig, Scores
+from tsgan.detectors.madgan import MADGAN
+from tsgan.errors import ConfigError
+
+DETECTORS: dict[str, type[Detector]] = {cls.name: cls for cls in (MADGAN,)}
+
+
+def get_detector_class(name: str) -> type[Detector]:
+    if name not in DETECTORS:
+        raise ConfigError(f"unknown detector {name!r}: expected one of {', '.join(DETECTORS)}")
+    return DETECTORS[name]
+
+
+def make_detector(name: str, **params) -> Detector:
+    """A new, unfitted detector called `name` with `params` (unknown ones are a ConfigError)."""
+    return get_detector_class(name)(**params)
+
+
+__all__ = [
+    "DETECTORS",
+    "MADGAN",
+    "Detection",
+    "Detector",
+    "DetectorConfig",
+    "Scores",
+    "get_detector_class",
+    "make_detector",
+]

@@ -1,0 +1,224 @@
+"""The detector contract every tsgan detector follows (scikit-learn / PyOD conventions).
+
+    det = MADGAN(window=30, objective="mim")
+    det.fit(train)            # learns the model, then calibrates on a held-out tail of `train`
+    s = det.score(test)       # s.point (T,), s.channel (T, C): higher = more anomalous
+    r = det.detect(test)      # r.flags, r.channel_flags, r.intervals, r.thresholds
+
+A subclass implements `_fit` (train its model on scaled values) and `_channel_scores` (raw per-point,
+per-channel anomaly scores); everything else is shared: scaling fitted on training data only, the
+validation split, score normalisation, per-channel thresholds, intervals, channel checks and saving.
+
+Scores are reported as the excess over each channel's threshold, in units of that channel's robust
+spread on validation data: a channel is flagged where its score is above 0, and the point score is the
+largest channel score, so a point is flagged exactly when at least one channel is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+from tsgan.errors import ConfigError, InputError, TsganWarning
+from tsgan.events import Interval, find_intervals
+from tsgan.preprocess import Scaler, robust_stats
+from tsgan.series import Series, as_series
+from tsgan.thresholds import fit_thresholds
+
+
+@dataclass
+class DetectorConfig:
+    """Parameters every detector shares. Subclasses add their own fields."""
+
+    val_fraction: float = 0.2  # tail of the training data held out to calibrate scores and thresholds
+    scaler: str = "robust"
+    clip: float = 10.0  # scaled values are clipped to +-clip before they reach a model
+    threshold: str = "pot"  # pot | quantile | ksigma, calibrated per channel on validation scores
+    q: float = 1e-3  # POT risk level
+    level: float = 0.98  # POT initial quantile
+    quantile: float = 0.995  # for threshold="quantile"
+    min_interval: int = 1  # shortest interval reported, in points
+    max_gap: int = 0  # unflagged points allowed inside one interval
+    seed: int = 0
+    device: str = "auto"
+
+    def validate(self) -> None:
+        if not 0.05 <= self.val_fraction <= 0.5:
+            raise ConfigError(f"val_fraction must be in [0.05, 0.5], got {self.val_fraction}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise ConfigError("device 'cuda' was asked for but no CUDA device is available: use --device cpu")
+
+
+@dataclass
+class Scores:
+    """Per-point and per-channel scores (excess over threshold; > 0 means flagged)."""
+
+    point: np.ndarray  # (T,)
+    channel: np.ndarray  # (T, C); channels excluded from scoring hold -inf
+    channels: list[str]
+    timestamps: np.ndarray | None = None
+
+
+@dataclass
+class Detection:
+    flags: np.ndarray  # (T,) bool
+    channel_flags: np.ndarray  # (T, C) bool
+    intervals: list[Interval]
+    thresholds: np.ndarray  # (C,) in the units of the normalised channel scores
+    scores: Scores
+
+
+class Detector:
+    """Base class: subclasses set `name`, `config_class`, and implement `_fit` and `_channel_scores`."""
+
+    name: ClassVar[str] = ""
+    config_class: ClassVar[type[DetectorConfig]] = DetectorConfig
+
+    def __init__(self, **params):
+        fields = {f.name for f in dataclasses.fields(self.config_class)}
+        unknown = sorted(set(params) - fields)
+        if unknown:
+            raise ConfigError(
+                f"{self.name or type(self).__name__} has no parameter {', '.join(unknown)}; "
+                f"valid: {', '.join(sorted(fields))}"
+            )
+        self.config = self.config_class(**params)
+        self.config.validate()
+
+    # --- what subclasses provide -------------------------------------------------------------------
+
+    def min_length(self) -> int:
+        """Fewest points the detector can score (a window for windowed detectors)."""
+        return 1
+
+    def _fit(self, x_train: np.ndarray, verbose: bool) -> None:
+        raise NotImplementedError
+
+    def _channel_scores(self, x: np.ndarray, verbose: bool) -> np.ndarray:
+        """Raw anomaly scores (T, C_active) of scaled values x (T, C_active); higher = more anomalous."""
+        raise NotImplementedError
+
+    def _calibrate(self, x_val: np.ndarray, verbose: bool) -> np.ndarray:
+        """Learn whatever the scores need from validation data; return the raw validation scores."""
+        return self._channel_scores(x_val, verbose)
+
+    def _state(self) -> dict[str, torch.Tensor]:
+        """Learned tensors to save (network weights and fitted arrays)."""
+        return {}
+
+    def _load_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Rebuild the learned model from `_state()` output; the shared state is restored already."""
+
+    # --- the contract ------------------------------------------------------------------------------
+
+    @property
+    def device(self) -> torch.device:
+        if self.config.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.config.device)
+
+    def fit(self, train, verbose: bool = False) -> Detector:
+        """Fit on normal (or mostly normal) data; labels, if any, are ignored."""
+        series = as_series(train)
+        cfg = self.config
+        n_val = int(len(series) * cfg.val_fraction)
+        need = self.min_length()
+        if len(series) - n_val < need or n_val < need:
+            raise InputError(
+                f"{series.name or 'training data'}: {len(series)} rows are too few to fit on "
+                f"{len(series) - n_val} rows and calibrate on {n_val} (each part needs at least {need}); "
+                "give more training data or a smaller --window"
+            )
+        self.channels_ = list(series.channels)
+        self.scaler_ = Scaler(cfg.scaler, cfg.clip).fit(series.values[:-n_val], self.channels_)
+        if not self.scaler_.active_.any():
+            raise InputError(f"{series.name or 'training data'}: every channel is constant; nothing to learn")
+        x_train = self.scaler_.transform(series.values[:-n_val])
+        x_val = self.scaler_.transform(series.values[-n_val:])
+        _seed_everything(cfg.seed)
+        self._fit(x_train, verbose)
+        raw_val = self._calibrate(x_val, verbose)
+        self.score_center_, self.score_scale_ = robust_stats(raw_val)
+        self.thresholds_ = fit_thresholds(
+            self._normalise(raw_val), cfg.threshold, q=cfg.q, level=cfg.level, quantile=cfg.quantile
+        ).astype(np.float32)
+        return self
+
+    def score(self, data, verbose: bool = False) -> Scores:
+        self._check_fitted()
+        series = self._check_channels(as_series(data))
+        if len(series) < self.min_length():
+            raise InputError(
+                f"{series.name or 'data'}: {len(series)} rows is shorter than one window of "
+                f"{self.min_length()}; give a longer series"
+            )
+        raw = self._channel_scores(self.scaler_.transform(series.values), verbose)
+        excess = self._normalise(raw) - self.thresholds_
+        channel = np.full((len(series), len(self.channels_)), -np.inf, dtype=np.float32)
+        channel[:, self.scaler_.active_] = excess
+        return Scores(
+            point=excess.max(axis=1), channel=channel, channels=self.channels_, timestamps=series.timestamps
+        )
+
+    def detect(self, data, verbose: bool = False) -> Detection:
+        scores = self.score(data, verbose)
+        channel_flags = scores.channel > 0
+        flags = scores.point > 0
+        intervals = find_intervals(
+            flags,
+            scores.point,
+            scores.channel,
+            scores.channels,
+            timestamps=scores.timestamps,
+            min_length=self.config.min_interval,
+            max_gap=self.config.max_gap,
+        )
+        thresholds = np.full(len(self.channels_), np.nan, dtype=np.float32)
+        thresholds[self.scaler_.active_] = self.thresholds_
+        return Detection(flags, channel_flags, intervals, thresholds, scores)
+
+    def save(self, path) -> None:
+        from tsgan.artifacts import save_detector
+
+        save_detector(self, path)
+
+    # --- shared helpers ----------------------------------------------------------------------------
+
+    def _normalise(self, raw: np.ndarray) -> np.ndarray:
+        return ((raw - self.score_center_) / self.score_scale_).astype(np.float32)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "thresholds_"):
+            raise ConfigError(f"this {self.name} detector is not fitted yet: call fit() or load a model")
+
+    def _check_channels(self, series: Series) -> Series:
+        """The series restricted to the fitted channels in fitted order; missing ones are an error."""
+        if series.channels == self.channels_:
+            return series
+        missing = [c for c in self.channels_ if c not in series.channels]
+        extra = [c for c in series.channels if c not in self.channels_]
+        where = series.name or "data"
+        if missing:
+            raise InputError(
+                f"{where}: channels differ from the fitted ones; missing: {', '.join(missing)}"
+                + (f"; extra: {', '.join(extra)}" if extra else "")
+                + "; give data with the channels the model was fitted on"
+            )
+        if extra:
+            warnings.warn(
+                f"{where}: ignoring channels the model was not fitted on: {', '.join(extra)}",
+                TsganWarning,
+                stacklevel=3,
+            )
+        return series.select(self.channels_)
+
+
+def _seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)

@@ -1,0 +1,64 @@
+"""Sliding windows as strided views, and folding per-window values back onto time points."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from tsgan.errors import ConfigError
+
+FOLDS = ("mean", "median", "max")
+
+
+def window_starts(n_points: int, window: int, stride: int) -> np.ndarray:
+    """Start index of every window; a last window aligned to the end is added so no point is left out."""
+    if stride < 1:
+        raise ConfigError(f"stride must be >= 1, got {stride}")
+    if n_points < window:
+        raise ConfigError(f"a series of {n_points} points is shorter than one window of {window}")
+    starts = np.arange(0, n_points - window + 1, stride)
+    if starts[-1] != n_points - window:
+        starts = np.append(starts, n_points - window)
+    return starts
+
+
+def sliding_windows(values: torch.Tensor, window: int, stride: int = 1) -> torch.Tensor:
+    """Windows (N, window, C) of a (T, C) tensor as a view sharing its memory (no copy per window).
+
+    `Tensor.unfold` gives a strided view; the end-aligned extra window of `window_starts` is the one
+    case that is gathered (a copy), and only when the stride does not land on the end.
+    """
+    starts = window_starts(values.shape[0], window, stride)
+    view = values.unfold(0, window, stride).transpose(1, 2)  # (N, window, C), no copy
+    if len(starts) > view.shape[0]:
+        view = torch.cat([view, values[-window:].unsqueeze(0)])
+    return view
+
+
+def fold(window_values: np.ndarray, starts: np.ndarray, n_points: int, how: str = "mean") -> np.ndarray:
+    """Map per-window, per-step values (N, window, ...) back to points (T, ...).
+
+    A point covered by several windows gets the mean (MAD-GAN's choice), the median (TadGAN's, robust to
+    one bad window) or the max of their values.
+    """
+    if how not in FOLDS:
+        raise ConfigError(f"unknown fold {how!r}: expected one of {', '.join(FOLDS)}")
+    n_windows, window = window_values.shape[:2]
+    tail = window_values.shape[2:]
+    index = (starts[:, None] + np.arange(window)[None, :]).ravel()  # point of every (window, step)
+    flat = window_values.reshape(n_windows * window, *tail)
+    if how == "mean":
+        total = np.zeros((n_points, *tail), dtype=np.float64)
+        np.add.at(total, index, flat)
+        count = np.bincount(index, minlength=n_points).reshape(-1, *([1] * len(tail)))
+        return (total / count).astype(np.float32)
+    # Median and max: lay the covering values side by side (points x max coverage), padded with NaN.
+    order = np.argsort(index, kind="stable")
+    sorted_index = index[order]
+    count = np.bincount(sorted_index, minlength=n_points)
+    first = np.concatenate([[0], np.cumsum(count)[:-1]])
+    rank = np.arange(len(sorted_index)) - first[sorted_index]
+    table = np.full((n_points, count.max(), *tail), np.nan, dtype=np.float32)
+    table[sorted_index, rank] = flat[order]
+    reduce = np.nanmedian if how == "median" else np.nanmax
+    return reduce(table, axis=1).astype(np.float32)

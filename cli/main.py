@@ -72,6 +72,46 @@ AllowGaps = Annotated[
     bool, typer.Option("--allow-long-gaps", help="Interpolate missing runs longer than --max-gap too.")
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+VusBuffer = Annotated[
+    int,
+    typer.Option("--vus-buffer", help="Largest VUS buffer L; keep it at most the typical anomaly length."),
+]
+DataRoot = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-root", help="Folder of the public datasets (default: $TSGAN_DATA or ../shared/datasets)."
+    ),
+]
+
+# Options shared by the commands that train a detector.
+Detector = Annotated[
+    str, typer.Option("--detector", help="Detector name: madgan or a baseline (zscore, pca, ...).")
+]
+Objective = Annotated[
+    str | None, typer.Option("--objective", help="Adversarial objective: bce, mim or wgan-gp.")
+]
+Epochs = Annotated[int | None, typer.Option("--epochs", help="Training epochs.")]
+Window = Annotated[int | None, typer.Option("--window", help="Window length in rows.")]
+Stride = Annotated[int | None, typer.Option("--stride", help="Step between training windows in rows.")]
+Inversion = Annotated[
+    str | None, typer.Option("--inversion", help="Latent inversion at scoring: hybrid, encoder or gradient.")
+]
+Threshold = Annotated[
+    str | None, typer.Option("--threshold", help="Per-channel threshold: pot, quantile or ksigma.")
+]
+Seed = Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same model.")]
+Device = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
+
+
+def _training_options(objective, epochs, window, stride, inversion, threshold) -> dict:
+    return {
+        "objective": objective,
+        "epochs": epochs,
+        "window": window,
+        "stride": stride,
+        "inversion": inversion,
+        "threshold": threshold,
+    }
 
 
 def _read(path: Path, time_col, channels, label_col, sort, max_gap, allow_long_gaps):
@@ -181,6 +221,125 @@ def detect(
         + (f"; scores in {scores}" if scores else ""),
         err=output is None,
     )
+
+
+@app.command()
+@handles_errors
+def evaluate(
+    data: Annotated[Path | None, typer.Argument(help="Labelled data to score with --model.")] = None,
+    model: Annotated[
+        Path | None, typer.Option("--model", "-m", help="A model file written by `tsgan fit`.")
+    ] = None,
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            "--dataset",
+            help="Or a public dataset (skab/valve1, smd/machine-1-6...): fit on its train part, score test.",
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Also write the metrics as JSON here.")
+    ] = None,
+    detector: Detector = "madgan",
+    objective: Objective = None,
+    epochs: Epochs = None,
+    window: Window = None,
+    stride: Stride = None,
+    inversion: Inversion = None,
+    threshold: Threshold = None,
+    seed: Seed = 0,
+    device: Device = "auto",
+    label_col: LabelCol = None,
+    time_col: TimeCol = None,
+    sort: Sort = False,
+    vus_buffer: VusBuffer = 20,
+    data_root: DataRoot = None,
+    quiet: Quiet = False,
+) -> None:
+    """Measure a detector against labels: every metric, marked deployable, threshold-free or oracle."""
+    from tsgan.bench import evaluate_series, evaluate_splits
+    from tsgan.datasets import load_dataset
+    from tsgan.detectors import make_detector
+    from tsgan.errors import ConfigError
+    from tsgan.io import write_json_atomic
+
+    if (data is None) == (dataset is None) or (data is not None and model is None):
+        raise ConfigError(
+            "give either DATA with --model, or --dataset NAME (with --detector and its options)"
+        )
+    if dataset is not None:
+        params = _training_options(objective, epochs, window, stride, inversion, threshold)
+        params = {k: v for k, v in params.items() if v is not None} | {"seed": seed, "device": device}
+        make_detector(detector, **params)  # bad options fail before any data is read
+        result = evaluate_splits(detector, params, load_dataset(dataset, data_root), vus_buffer, not quiet)
+        n, fit_s, score_s = len(result["series"]), result["fit_s"], result["score_s"]
+        title = f"{detector} on {dataset} ({n} series, means; fit {fit_s:.1f} s, score {score_s:.1f} s)"
+    else:
+        from tsgan.artifacts import load_detector
+
+        det = load_detector(model)
+        series = _read(data, time_col, None, label_col, sort, 10, False)
+        if series.labels is None:
+            raise ConfigError(f"{data}: no label column found; name it with --label-col")
+        result = {"metrics": evaluate_series(det, series, vus_buffer, not quiet)}
+        title = f"{det.name} model {model} on {data}"
+    typer.echo(title)
+    typer.echo(
+        f"VUS buffer L = {vus_buffer}; deployable = tsgan's own thresholds, oracle = chosen on test labels"
+    )
+    for name, value in result["metrics"].items():
+        typer.echo(f"  {name:<48} {value:8.3f}")
+    if output is not None:
+        write_json_atomic(result, output)
+
+
+@app.command()
+@handles_errors
+def bench(
+    detectors: Annotated[
+        str, typer.Option("--detectors", help="Comma-separated detector names.")
+    ] = "madgan,pca,zscore,random",
+    datasets: Annotated[
+        str, typer.Option("--datasets", help="Comma-separated dataset names.")
+    ] = "skab/valve1,skab/valve2",
+    out: Annotated[
+        Path, typer.Option("--out", help="Results folder: finished cells are kept there and not recomputed.")
+    ] = Path("benchmarks/results"),
+    objective: Objective = None,
+    epochs: Epochs = None,
+    window: Window = None,
+    stride: Stride = None,
+    inversion: Inversion = None,
+    threshold: Threshold = None,
+    seed: Seed = 0,
+    vus_buffer: VusBuffer = 20,
+    data_root: DataRoot = None,
+    quiet: Quiet = False,
+) -> None:
+    """Run detectors x datasets and write a table (Markdown and CSV), VUS-PR first."""
+    from tqdm.auto import tqdm
+
+    from tsgan.bench import Cell, csv_rows, markdown_table, run_bench
+    from tsgan.detectors import params_for
+    from tsgan.io import write_atomic, write_table_atomic
+
+    options = _training_options(objective, epochs, window, stride, inversion, threshold) | {"seed": seed}
+    cells = [Cell(d, ds, params_for(d, options)) for d in _split(detectors) for ds in _split(datasets)]
+    bar = tqdm(total=len(cells), desc="bench", unit="cell", disable=quiet)
+
+    def progress(cell, result):
+        bar.update()
+        if "error" in result:
+            typer.secho(
+                f"warning: {cell.detector} on {cell.dataset} failed: {result['error']}", fg="yellow", err=True
+            )
+
+    results = run_bench(cells, out, data_root, vus_buffer, progress)
+    bar.close()
+    table = markdown_table(results)
+    write_atomic(Path(out) / "table.md", lambda tmp: tmp.write_text(table))
+    write_table_atomic(pl.DataFrame(csv_rows(results)), Path(out) / "table.csv")
+    typer.echo(table)
 
 
 def scores_table(scores, series) -> pl.DataFrame:

@@ -12,8 +12,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +20,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from tsgan.errors import ArtifactError, TsganError
+from tsgan.io import write_atomic
 from tsgan.preprocess import Scaler
 
 FORMAT = "tsgan-model"
@@ -55,16 +54,7 @@ def save_detector(detector, path) -> None:
         "channels": detector.channels_,
         "sha256": _digest(tensors),
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={"tsgan": json.dumps(header)})
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_atomic(Path(path), lambda tmp: save_file(tensors, str(tmp), metadata={"tsgan": json.dumps(header)}))
 
 
 def read_header(path) -> dict:

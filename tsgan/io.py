@@ -492,9 +492,9 @@ def write_table_atomic(df: pl.DataFrame, path: str | os.PathLike[str]) -> None:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        _write_atomic(path, df.write_csv)
+        write_atomic(path, df.write_csv)
     elif suffix in _PARQUET_SUFFIXES:
-        _write_atomic(path, df.write_parquet)
+        write_atomic(path, df.write_parquet)
     else:
         raise ConfigError(f"{path}: expected a name ending in .csv, .parquet or .pq, found {suffix!r}")
 
@@ -502,7 +502,7 @@ def write_table_atomic(df: pl.DataFrame, path: str | os.PathLike[str]) -> None:
 def write_json_atomic(obj: Any, path: str | os.PathLike[str]) -> None:
     """Write `obj` as indented JSON (numpy scalars and arrays allowed), atomically like write_table_atomic."""
     text = json.dumps(obj, indent=2, default=_json_default) + "\n"
-    _write_atomic(Path(path), lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    write_atomic(Path(path), lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def _json_default(obj: Any) -> Any:
@@ -516,7 +516,7 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
 
 
-def _write_atomic(path: Path, write: Callable[[Path], object]) -> None:
+def write_atomic(path: Path, write: Callable[[Path], object]) -> None:
     """Call write(tmp) on `path.tmp-XXXXXXXX` beside `path`, flush it to disk, then rename it over `path`.
 
     On any failure the temporary file is removed and an existing `path` is left as it was.

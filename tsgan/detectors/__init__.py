@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from tsgan.detectors.base import Detection, Detector, DetectorConfig, Scores
 from tsgan.detectors.madgan import MADGAN
 from tsgan.errors import ConfigError
@@ -13,6 +15,13 @@ def get_detector_class(name: str) -> type[Detector]:
     if name not in DETECTORS:
         raise ConfigError(f"unknown detector {name!r}: expected one of {', '.join(DETECTORS)}")
     return DETECTORS[name]
+
+
+def params_for(name: str, options: dict) -> dict:
+    """The options (e.g. --epochs) that detector `name` has, leaving out those it has not and unset ones,
+    so one command line can drive detectors with different parameters (as `tsgan bench` does)."""
+    fields = {f.name for f in dataclasses.fields(get_detector_class(name).config_class)}
+    return {k: v for k, v in options.items() if v is not None and k in fields}
 
 
 def make_detector(name: str, **params) -> Detector:
@@ -28,5 +37,6 @@ __all__ = [
     "DetectorConfig",
     "Scores",
     "get_detector_class",
+    "params_for",
     "make_detector",
 ]

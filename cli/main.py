@@ -133,7 +133,7 @@ def _read(path: Path, time_col, channels, label_col, sort, max_gap, allow_long_g
 def fit(
     data: Annotated[Path, typer.Argument(help="Training data (CSV or Parquet), normal or mostly normal.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to save the fitted model.")],
-    detector: Annotated[str, typer.Option(help="Detector name: madgan or a baseline.")] = "madgan",
+    detector: Detector = "madgan",
     objective: Annotated[str | None, typer.Option(help="Adversarial objective: bce, mim or wgan-gp.")] = None,
     epochs: Annotated[int | None, typer.Option(help="Training epochs.")] = None,
     window: Annotated[int | None, typer.Option(help="Window length in rows.")] = None,

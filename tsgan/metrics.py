@@ -7,8 +7,8 @@ Conventions, the same in every function:
   pair `[a, b]` (see `segments`).
 - Scores: higher means more anomalous. A threshold `tau` predicts `scores >= tau` (as sklearn and VUS do;
   tadpak and TSB-AD use `>`, which differs only on tied scores).
-- Functions named `best_*`, and `pak_auc` / `nab_score` when given scores, pick the threshold on the test
-  labels: they are **oracle** upper bounds, not deployable results.
+- `best_f1`, and `pak_auc` / `nab_score` when given scores, pick the threshold on the test labels: they
+  are **oracle** upper bounds, not deployable results.
 - Where a metric needs labels it does not have (no positive label), it returns NaN, never 0. With no
   positive prediction, precision is 0 (so is F1).
 - Functions taking `scores_or_pred` treat an input whose values are all 0 or 1 as a fixed prediction and
@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from tsgan.errors import ConfigError, InputError
 
@@ -96,7 +97,7 @@ def _trapezoid(y: np.ndarray, x: np.ndarray) -> float:
     return float(np.sum(np.diff(x) * (y[1:] + y[:-1]) / 2))
 
 
-def segments(y) -> np.ndarray:
+def segments(y: ArrayLike) -> np.ndarray:
     """Maximal runs of 1s in `y` as an (k, 2) array of inclusive `[start, end]` index pairs."""
     y = _labels(y).astype(np.int8)
     edges = np.diff(np.concatenate(([0], y, [0])))
@@ -114,7 +115,7 @@ def _sweep(w: np.ndarray, s: np.ndarray):
 # --- point-wise and threshold-free (section 1.1) --------------------------------------------------------
 
 
-def point_prf(y, pred) -> PRF:
+def point_prf(y: ArrayLike, pred: ArrayLike) -> PRF:
     """Point-wise precision, recall and F1 of a 0/1 prediction."""
     y = _labels(y)
     pred = _pred(pred, len(y))
@@ -124,7 +125,7 @@ def point_prf(y, pred) -> PRF:
     return PRF(float(p), float(r), _f1(p, r))
 
 
-def best_f1(y, scores) -> dict:
+def best_f1(y: ArrayLike, scores: ArrayLike) -> dict:
     """Oracle best point-wise F1 over every distinct threshold (`scores >= threshold`).
 
     The threshold is chosen on the test labels, so this is an upper bound, not a deployable result.
@@ -141,7 +142,7 @@ def best_f1(y, scores) -> dict:
     return dict(f1=_f1(p, r), precision=float(p), recall=float(r), threshold=float(thresholds[i]))
 
 
-def auc_roc(y, scores) -> float:
+def auc_roc(y: ArrayLike, scores: ArrayLike) -> float:
     """Area under the ROC curve (exact, ties handled as sklearn's roc_auc_score). NaN with one class."""
     y = _labels(y)
     s = _scores(scores, len(y))
@@ -154,7 +155,7 @@ def auc_roc(y, scores) -> float:
     return _trapezoid(tpr, fpr)
 
 
-def auc_pr(y, scores) -> float:
+def auc_pr(y: ArrayLike, scores: ArrayLike) -> float:
     """Average precision, the step-wise area under the PR curve (as sklearn's average_precision_score).
 
     Unlike a trapezoidal PR area it does not interpolate optimistically. NaN without positive labels.
@@ -177,7 +178,7 @@ def _check_k(k: float) -> None:
         raise ConfigError(f"PA%K needs 0 <= k <= 100 (a percentage), got k={k}")
 
 
-def pak_adjust(y, scores, k: float) -> np.ndarray:
+def pak_adjust(y: ArrayLike, scores: ArrayLike, k: float) -> np.ndarray:
     """Scores with PA%K folded in: `pak_adjust(y, s, k) >= tau` is the PA%K-adjusted `s >= tau`.
 
     A true segment counts as fully detected once *strictly more* than k% of its points are predicted
@@ -203,7 +204,7 @@ def pak_adjust(y, scores, k: float) -> np.ndarray:
     return s
 
 
-def pak_f1(y, pred, k: float) -> PRF:
+def pak_f1(y: ArrayLike, pred: ArrayLike, k: float) -> PRF:
     """Point-wise P/R/F1 after PA%K adjustment of a 0/1 prediction (k=0: classic PA, k=100: none).
 
     Classic PA (k=0) inflates scores badly: a random detector reaches PA-F1 near 1 on long segments.
@@ -213,7 +214,7 @@ def pak_f1(y, pred, k: float) -> PRF:
     return point_prf(y, pak_adjust(y, pred.astype(float), k) >= 1)
 
 
-def pak_auc(y, scores_or_pred, k_step: int = 10) -> float:
+def pak_auc(y: ArrayLike, scores_or_pred: ArrayLike, k_step: int = 10) -> float:
     """Area under F1_PA%K over K = 0, k_step, ..., 100 (trapezoid, divided by 100), Kim et al.'s protocol.
 
     Given scores, each K uses the oracle best F1 over thresholds (as tadpak's best_f1_w_pa); given a 0/1
@@ -264,8 +265,8 @@ def _range_terms(a: np.ndarray, b: np.ndarray, alpha: float, cardinality: str, b
 
 
 def range_pr(
-    y,
-    pred,
+    y: ArrayLike,
+    pred: ArrayLike,
     alpha: float = 0.0,
     cardinality: str = "one",
     bias: str = "flat",
@@ -295,7 +296,7 @@ def range_pr(
     return PRF(float(p), float(r), _f1(p, r))
 
 
-def composite_f1(y, pred) -> PRF:
+def composite_f1(y: ArrayLike, pred: ArrayLike) -> PRF:
     """Garg et al.'s composite F-score: point-wise precision with event-wise recall (share of true
     segments with at least one predicted point). Penalises every false-positive point, unlike PA."""
     y = _labels(y)
@@ -356,11 +357,11 @@ def _affiliation_zone(a: float, b: float, lo: float, hi: float, u: np.ndarray, v
     return precision, recall, precision_distance, recall_distance
 
 
-def affiliation_per_event(y, pred) -> AffiliationDetail:
+def affiliation_per_event(y: ArrayLike, pred: ArrayLike) -> AffiliationDetail:
     """Affiliation probabilities and distances (Huet et al., KDD 2022) for each true segment.
 
     Point i is the interval [i, i+1); each true event owns the zone of time closer to it than to any other
-    event, bounded by [0, len(y)). NaN arrays' entries are explained on AffiliationDetail.
+    event, bounded by [0, len(y)). AffiliationDetail says what events without a prediction get.
     """
     y = _labels(y)
     pred = _pred(pred, len(y))
@@ -379,7 +380,7 @@ def affiliation_per_event(y, pred) -> AffiliationDetail:
     return AffiliationDetail(*out)
 
 
-def affiliation_pr(y, pred) -> PRF:
+def affiliation_pr(y: ArrayLike, pred: ArrayLike) -> PRF:
     """Affiliation precision/recall/F1 (Huet et al.): means of the per-event probabilities.
 
     Precision averages only zones holding a prediction. Chance level is about 0.5 precision, not 0, and
@@ -401,10 +402,11 @@ def affiliation_pr(y, pred) -> PRF:
 def _range_auc_per_buffer(y: np.ndarray, s: np.ndarray, buffers: np.ndarray, n_thresholds: int):
     """Range-AUC-ROC and -PR for each buffer length, rows of an array (len(buffers), 2).
 
-    Follows the reference's per-threshold loop in closed form: inside true segments the soft label is 1,
-    in a segment's buffer it is the ramp sqrt(1 - distance/buffer) times the prediction, elsewhere 0. So
-    TP = point TP + B and P' = P + B/2, where B sums the ramp over predicted buffer points; B and the
-    existence count are prefix sums over points sorted by score, so nothing is O(n) per threshold.
+    The reference loops over thresholds and rebuilds soft labels each time; in closed form the label is 1
+    inside true segments, the buffer ramp sqrt(1 - distance/buffer) (summed over segments, capped at 1)
+    on predicted buffer points, and 0 elsewhere. So TP = point TP + B and P' = P + B/2, where B is the ramp
+    summed over predicted buffer points. B and the existence counts come from scores sorted once, so no
+    step is O(n) per threshold and a 50,000-point series takes well under a second.
     """
     n, n_pos = len(y), int(y.sum())
     seg = segments(y)
@@ -455,34 +457,36 @@ def _range_auc_per_buffer(y: np.ndarray, s: np.ndarray, buffers: np.ndarray, n_t
     return out
 
 
-def _range_auc_checked(y, scores, buffers, n_thresholds: int) -> np.ndarray | None:
+def _range_auc(y, scores, buffer: int, n_thresholds: int, volume: bool) -> RocPr:
+    """Range-AUC at `buffer`, or (volume) its mean over buffers 0..buffer; NaN without positive labels."""
     y = _labels(y)
     s = _scores(scores, len(y))
+    if not isinstance(buffer, (int, np.integer)) or buffer < 0:
+        raise ConfigError(f"the buffer length must be an integer >= 0, got {buffer!r}")
     if n_thresholds < 1:
         raise ConfigError(f"n_thresholds must be at least 1, got {n_thresholds}")
-    if buffers.min() < 0:
-        raise ConfigError(f"buffer lengths must be >= 0, got {buffers.min()}")
-    return _range_auc_per_buffer(y, s, buffers, n_thresholds) if y.any() else None
+    if not y.any():
+        return RocPr(float("nan"), float("nan"))
+    buffers = np.arange(buffer + 1) if volume else np.array([buffer])
+    return RocPr(*map(float, _range_auc_per_buffer(y, s, buffers, n_thresholds).mean(axis=0)))
 
 
-def range_auc(y, scores, buffer: int, n_thresholds: int = 250) -> RocPr:
+def range_auc(y: ArrayLike, scores: ArrayLike, buffer: int, n_thresholds: int = 250) -> RocPr:
     """Range-AUC-ROC and Range-AUC-PR with soft label buffer `buffer` (Paparrizos et al., TSB-AD "opt").
 
     Thresholds are n_thresholds score quantiles. This is VUS's integrand at one buffer length; the older
     vus-package RangeAUC (trapezoidal PR) gives different values. NaN without positive labels.
     """
-    curves = _range_auc_checked(y, scores, np.array([buffer]), n_thresholds)
-    return RocPr(float("nan"), float("nan")) if curves is None else RocPr(*map(float, curves[0]))
+    return _range_auc(y, scores, buffer, n_thresholds, volume=False)
 
 
-def vus(y, scores, max_buffer: int, n_thresholds: int = 250) -> RocPr:
+def vus(y: ArrayLike, scores: ArrayLike, max_buffer: int, n_thresholds: int = 250) -> RocPr:
     """VUS-ROC and VUS-PR: Range-AUC averaged over buffer lengths 0..max_buffer (TSB-AD "opt" version).
 
     Keep max_buffer at most the typical anomaly length: a longer buffer lifts a random score's VUS.
     Log max_buffer and n_thresholds with the result. NaN without positive labels.
     """
-    curves = _range_auc_checked(y, scores, np.arange(max_buffer + 1), n_thresholds)
-    return RocPr(float("nan"), float("nan")) if curves is None else RocPr(*map(float, curves.mean(axis=0)))
+    return _range_auc(y, scores, max_buffer, n_thresholds, volume=True)
 
 
 # --- NAB score (section 7) --------------------------------------------------------------------------------
@@ -500,7 +504,9 @@ def _nab_sigmoid(x: np.ndarray) -> np.ndarray:
         return np.where(x > 3, -1.0, 2 / (1 + np.exp(5 * np.minimum(x, 3))) - 1)
 
 
-def nab_score(y, scores_or_pred, profile: str = "standard", probation: int | None = None) -> NabScore:
+def nab_score(
+    y: ArrayLike, scores_or_pred: ArrayLike, profile: str = "standard", probation: int | None = None
+) -> NabScore:
     """NAB score (Lavin & Ahmad 2015) of one series, each true segment of `y` being one NAB window.
 
     A window's earliest detection earns up to A_TP (less the later it comes), a missed window costs A_FN,
@@ -560,7 +566,7 @@ def nab_score(y, scores_or_pred, profile: str = "standard", probation: int | Non
 # --- channel attribution (section 8) ----------------------------------------------------------------------
 
 
-def hit_rate(true_channels, scores, p: float = 100) -> float:
+def hit_rate(true_channels: ArrayLike, scores: ArrayLike, p: float = 100) -> float:
     """HitRate@P% (Su et al., KDD 2019): share of an anomaly's true channels G found among the
     min(floor(P% * |G|), C) channels with the highest scores, averaged over rows.
 

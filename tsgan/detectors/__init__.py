@@ -5,10 +5,27 @@ from __future__ import annotations
 import dataclasses
 
 from tsgan.detectors.base import Detection, Detector, DetectorConfig, Scores
+from tsgan.detectors.baselines import (
+    PCAReconstruction,
+    RandomBaseline,
+    RobustZScore,
+    SeasonalResidual,
+    WindowIsolationForest,
+)
 from tsgan.detectors.madgan import MADGAN
 from tsgan.errors import ConfigError
 
-DETECTORS: dict[str, type[Detector]] = {cls.name: cls for cls in (MADGAN,)}
+DETECTORS: dict[str, type[Detector]] = {
+    cls.name: cls
+    for cls in (
+        MADGAN,
+        RandomBaseline,
+        RobustZScore,
+        PCAReconstruction,
+        WindowIsolationForest,
+        SeasonalResidual,
+    )
+}
 
 
 def get_detector_class(name: str) -> type[Detector]:
@@ -32,6 +49,11 @@ def make_detector(name: str, **params) -> Detector:
 __all__ = [
     "DETECTORS",
     "MADGAN",
+    "PCAReconstruction",
+    "RandomBaseline",
+    "RobustZScore",
+    "SeasonalResidual",
+    "WindowIsolationForest",
     "Detection",
     "Detector",
     "DetectorConfig",

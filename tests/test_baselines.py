@@ -1,0 +1,169 @@
+"""Baseline detectors on the shared contract: detection, channel attribution, saving, determinism, errors."""
+
+import numpy as np
+import pytest
+
+import tsgan
+from tsgan.detectors import DETECTORS, make_detector
+from tsgan.detectors.baselines import estimate_period
+from tsgan.errors import ConfigError
+from tsgan.series import Series
+
+NAMES = ["random", "zscore", "pca", "iforest", "seasonal"]
+CHANNELS = ["a", "b", "c", "d"]
+PERIOD = 50
+
+
+def sines(n: int = 600, seed: int = 0) -> np.ndarray:
+    """Four noisy sines of one period at different phases and offsets: correlated, but no two alike."""
+    t = np.arange(n)
+    clean = np.stack(
+        [np.sin(2 * np.pi * t / PERIOD + phase) + i for i, phase in enumerate([0, 0.8, 1.6, 2.6])], 1
+    )
+    return clean + 0.05 * np.random.default_rng(seed).normal(size=clean.shape)
+
+
+def named(values: np.ndarray) -> Series:
+    return Series(values, CHANNELS)
+
+
+@pytest.fixture(scope="module")
+def train() -> np.ndarray:
+    return sines()
+
+
+@pytest.fixture(scope="module")
+def fitted(train) -> dict:
+    return {name: make_detector(name).fit(named(train)) for name in NAMES}
+
+
+def test_all_baselines_are_registered_by_name():
+    assert set(NAMES) <= set(DETECTORS)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_scores_have_one_row_per_point_and_one_column_per_channel(name, fitted, train):
+    scores = fitted[name].score(named(train[:120]))
+    assert scores.point.shape == (120,) and scores.channel.shape == (120, 4)
+    assert np.isfinite(scores.channel).all()
+    assert np.allclose(scores.point, scores.channel.max(axis=1))
+
+
+@pytest.mark.parametrize(
+    "name, params",
+    [
+        ("zscore", {}),
+        ("zscore", {"smooth": 5}),
+        ("pca", {}),
+        ("pca", {"window": 5}),
+        ("iforest", {}),
+        ("seasonal", {}),
+        ("seasonal", {"period": PERIOD}),
+    ],
+)
+def test_flags_a_large_spike_on_the_right_channel(name, params, train):
+    det = make_detector(name, **params).fit(named(train))
+    test = train.copy()
+    test[300:305, 1] += 8.0
+    result = det.detect(named(test))
+    assert result.flags[300:305].any()
+    hit = [i for i in result.intervals if i.start <= 304 and i.end >= 300]
+    assert hit and hit[0].channels[0] == "b"
+    assert result.flags.mean() < 0.05  # and little else
+
+
+def test_pca_flags_a_correlation_break_that_zscore_cannot_see(fitted, train):
+    test = train.copy()
+    rows = slice(300, 400)
+    test[rows, 1] = 2 - test[rows, 1]  # channel b mirrored about its mean: same range, wrong phase
+    assert test[rows, 1].min() >= train[:, 1].min() - 0.1 and test[rows, 1].max() <= train[:, 1].max() + 0.1
+    pca = fitted["pca"].detect(named(test))
+    zscore = fitted["zscore"].detect(named(test))
+    assert pca.flags[rows].mean() > 0.5
+    assert zscore.flags[rows].mean() < 0.05
+
+
+def test_pca_keeps_enough_components_for_the_variance_or_the_number_asked(fitted, train):
+    assert fitted["pca"].components_.shape == (2, 4)  # two latent signals: sin and cos of one period
+    assert make_detector("pca", n_components=3).fit(train).components_.shape == (3, 4)
+    assert make_detector("pca", window=3).fit(train).components_.shape[1] == 12
+
+
+def test_estimated_period_of_a_clean_sine():
+    assert abs(estimate_period(np.sin(2 * np.pi * np.arange(1000) / PERIOD)) - PERIOD) <= 1
+    assert estimate_period(np.random.default_rng(0).normal(size=1000)) is None
+
+
+def test_seasonal_estimates_each_channel_and_falls_back_without_a_period(train):
+    noise = np.random.default_rng(1).normal(size=(len(train), 1))
+    channels = [*CHANNELS, "noise"]
+    det = make_detector("seasonal").fit(Series(np.c_[train, noise], channels))
+    assert np.all(np.abs(det.periods_[:4] - PERIOD) <= 1) and det.periods_[4] == 0
+    test = np.c_[train, noise]
+    test[200:203, 4] += 10.0
+    result = det.detect(Series(test, channels))
+    hit = [i for i in result.intervals if i.start <= 202 and i.end >= 200]
+    assert hit and hit[0].channels[0] == "noise"
+
+
+def test_seasonal_aligns_the_phase_of_a_series_that_starts_mid_period(fitted):
+    shifted = sines(900, seed=5)[13:]  # starts 13 points into a period, fresh noise
+    assert fitted["seasonal"].detect(named(shifted)).flags.mean() < 0.02
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_reloaded_detector_scores_identically(name, fitted, train, tmp_path):
+    test = train.copy()
+    test[300:305, 1] += 8.0
+    det = fitted[name]
+    det.save(tmp_path / "model.tsgan")
+    loaded = tsgan.load(tmp_path / "model.tsgan")
+    assert type(loaded) is type(det)
+    assert np.array_equal(loaded.score(named(test)).channel, det.score(named(test)).channel)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_same_seed_same_scores(name, fitted, train):
+    again = make_detector(name).fit(named(train))
+    assert np.array_equal(
+        again.score(named(train[:200])).channel, fitted[name].score(named(train[:200])).channel
+    )
+
+
+@pytest.mark.parametrize("name", ["random", "iforest"])
+def test_another_seed_other_scores(name, fitted, train):
+    other = make_detector(name, seed=1).fit(named(train))
+    assert not np.array_equal(
+        other.score(named(train[:200])).channel, fitted[name].score(named(train[:200])).channel
+    )
+
+
+def test_iforest_keeps_at_most_max_windows_for_refitting(train):
+    det = make_detector("iforest", max_windows=100, max_samples=64).fit(train)
+    assert det.train_windows_.shape == (100, 10 * 4)
+
+
+@pytest.mark.parametrize(
+    "name, params, message",
+    [
+        ("zscore", {"smooth": 0}, "smooth must be >= 1"),
+        ("pca", {"window": 0}, "window must be >= 1"),
+        ("pca", {"n_components": 0}, "n_components must be >= 1"),
+        ("pca", {"n_components": 0.9}, "n_components must be a whole number"),
+        ("pca", {"variance": 1.5}, r"variance must be in \(0, 1\]"),
+        ("iforest", {"window": 0}, "window must be >= 1"),
+        ("iforest", {"max_samples": 1}, "max_samples must be >= 2"),
+        ("seasonal", {"period": 1}, "period must be >= 2"),
+        ("seasonal", {"min_acf": 0}, r"min_acf must be in \(0, 1\)"),
+    ],
+)
+def test_bad_parameters_are_config_errors(name, params, message):
+    with pytest.raises(ConfigError, match=message):
+        make_detector(name, **params)
+
+
+def test_parameters_that_do_not_fit_the_data_are_config_errors(train):
+    with pytest.raises(ConfigError, match="n_components=5 must be smaller than the number of features, 4"):
+        make_detector("pca", n_components=5).fit(train)
+    with pytest.raises(ConfigError, match="period=400 needs two periods"):
+        make_detector("seasonal", period=400).fit(train)

@@ -1,0 +1,398 @@
+"""Simple baselines on the detector contract: the floor and the strong-simple bar every GAN must clear.
+
+Published honest comparisons (reference/metrics.md sections 9 and 11) find PCA reconstruction, the raw
+signal and isolation forests competitive with, or better than, many deep detectors, and a random score
+far from useless under lenient metrics. So each of them is a full detector here: same scaling, same
+validation split, same per-channel thresholds and intervals, so that a table compares models, not
+pipelines.
+
+    random    RandomBaseline         i.i.d. uniform scores: the chance level of every metric
+    zscore    RobustZScore           |robust z| of each reading (the "raw signal" score)
+    pca       PCAReconstruction      squared residual of a PCA reconstruction, per channel
+    iforest   WindowIsolationForest  isolation forest on flattened windows, shared out over channels
+    seasonal  SeasonalResidual       distance from a per-channel seasonal profile (statsmodels)
+
+Every detector receives values already robust-scaled with the training median and IQR, clipped, and
+without the channels that were constant in training (see `base.Detector`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.signal import detrend
+
+from tsgan.detectors.base import Detector, DetectorConfig
+from tsgan.errors import ConfigError
+from tsgan.windows import fold, sliding_windows, window_starts
+
+MAX_PERIOD = 10_000
+"""Longest seasonal period looked for by `estimate_period`."""
+
+
+# --- shared helpers --------------------------------------------------------------------------------
+
+
+def _check_at_least(config: DetectorConfig, minimum: int, *names: str) -> None:
+    for name in names:
+        value = getattr(config, name)
+        if value < minimum:
+            raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+
+
+def _flat_windows(x: np.ndarray, window: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """Start indices and flattened windows (N, window * C) of scaled values x (T, C)."""
+    starts = window_starts(len(x), window, stride)
+    windows = sliding_windows(torch.from_numpy(x), window, stride).numpy()
+    return starts, windows.reshape(len(starts), -1)
+
+
+def _rolling(values: np.ndarray, window: int, how: str) -> np.ndarray:
+    """Centred rolling `how` ("mean" or "median") down each column of (T, C) values; the windows at
+    the ends are partial rather than padded, so no value is invented."""
+    import pandas as pd  # imported here: only the smoothing options need it
+
+    rolling = pd.DataFrame(values).rolling(window, center=True, min_periods=1)
+    return getattr(rolling, how)().to_numpy(dtype=np.float32)
+
+
+# --- random ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class RandomConfig(DetectorConfig):
+    """No parameters of its own: the scores are drawn from `seed`."""
+
+
+class RandomBaseline(Detector):
+    """I.i.d. uniform scores per point and channel, the same for the same seed and series length.
+
+    It knows nothing, so whatever a metric gives it is that metric's chance level under the identical
+    thresholding; a detector is only as good as its distance from this floor.
+    """
+
+    name = "random"
+    config_class = RandomConfig
+
+    def _fit(self, x_train: np.ndarray, verbose: bool) -> None:
+        """Nothing to learn."""
+
+    def _channel_scores(self, x: np.ndarray, verbose: bool) -> np.ndarray:
+        return np.random.default_rng(self.config.seed).random(x.shape, dtype=np.float32)
+
+
+# --- zscore ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class ZScoreConfig(DetectorConfig):
+    smooth: int = 1  # points in a centred rolling mean of |z|; 1 scores each reading alone
+
+    def validate(self) -> None:
+        super().validate()
+        _check_at_least(self, 1, "smooth")
+
+
+class RobustZScore(Detector):
+    """Per-channel |x| of the robust-scaled reading: how many robust sigmas it is from the training
+    median. The "raw signal" baseline of Garg et al.; `smooth` > 1 averages it over neighbours, which
+    trades single-point spikes for sustained shifts. Nothing is learned beyond the base's scaler."""
+
+    name = "zscore"
+    config_class = ZScoreConfig
+
+    def _fit(self, x_train: np.ndarray, verbose: bool) -> None:
+        """Nothing to learn: the base's scaler holds the median and IQR."""
+
+    def _channel_scores(self, x: np.ndarray, verbose: bool) -> np.ndarray:
+        deviation = np.abs(x)
+        return deviation if self.config.smooth == 1 else _rolling(deviation, self.config.smooth, "mean")
+
+
+# --- pca -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PCAConfig(DetectorConfig):
+    # Principal components kept; None: the fewest that explain `variance` of the training data, at most
+    # one fewer than the features (all of them would reconstruct anything perfectly).
+    n_components: int | None = None
+    variance: float = 0.9  # explained-variance share that chooses n_components when it is None
+    window: int = 1  # consecutive points per PCA sample (window x channels features); 1: plain PCA
+
+    def validate(self) -> None:
+        super().validate()
+        _check_at_least(self, 1, "window")
+        if self.n_components is not None:
+            if not isinstance(self.n_components, int) or isinstance(self.n_components, bool):
+                raise ConfigError(f"n_components must be a whole number or None, got {self.n_components!r}")
+            _check_at_least(self, 1, "n_components")
+        if not 0.0 < self.variance <= 1.0:
+            raise ConfigError(f"variance must be in (0, 1], got {self.variance}")
+
+
+class PCAReconstruction(Detector):
+    """Squared residual of each channel after projecting onto the training data's principal subspace.
+
+    It catches readings that break the correlations between channels even when each stays in its usual
+    range, which a per-channel score cannot see; Sarfraz et al. (ICML 2024) find it at or near the top
+    of honest benchmarks. With `window` > 1 the samples are lagged windows (so it also models short
+    temporal patterns) and each point's residual is the mean over the windows that cover it.
+    """
+
+    name = "pca"
+    config_class = PCAConfig
+
+    def min_length(self) -> int:
+        return self.config.window
+
+    def _fit(self, x_train: np.ndarray, verbose: bool) -> None:
+        _, samples = _flat_windows(x_train, self.config.window, 1)
+        samples = samples.astype(np.float64)
+        mean = samples.mean(axis=0)
+        centred = samples - mean
+        # The SVD of the small (features x features) scatter matrix gives the same principal axes as
+        # that of the tall data matrix, with the squared singular values, in a fraction of the time.
+        _, explained, components = np.linalg.svd(centred.T @ centred)
+        k = self._n_components(explained, samples.shape[1], x_train.shape[1])
+        self.mean_ = mean.astype(np.float32)
+        self.components_ = components[:k].astype(np.float32)
+
+    def _n_components(self, explained: np.ndarray, n_features: int, n_channels: int) -> int:
+        """Components to keep: the number asked for, or the fewest reaching `variance` (capped)."""
+        cfg = self.config
+        if cfg.n_components is not None:
+            if cfg.n_components >= n_features:
+                raise ConfigError(
+                    f"pca: n_components={cfg.n_components} must be smaller than the number of features, "
+                    f"{n_features} ({n_channels} non-constant channels x window {cfg.window}); "
+                    "lower n_components or leave it unset to choose by explained variance"
+                )
+            return cfg.n_components
+        total = explained.sum()
+        if total == 0:
+            return 0
+        enough = int(np.searchsorted(np.cumsum(explained) / total, cfg.variance)) + 1
+        return min(enough, n_features - 1)
+
+    def _channel_scores(self, x: np.ndarray, verbose: bool) -> np.ndarray:
+        window = self.config.window
+        starts, samples = _flat_windows(x, window, 1)
+        centred = samples.astype(np.float64) - self.mean_
+        components = self.components_.astype(np.float64)
+        residual = centred - (centred @ components.T) @ components
+        return fold((residual**2).reshape(len(starts), window, -1), starts, len(x), "mean")
+
+    def _state(self) -> dict[str, torch.Tensor]:
+        return {"mean": torch.from_numpy(self.mean_), "components": torch.from_numpy(self.components_)}
+
+    def _load_state(self, state: dict[str, torch.Tensor]) -> None:
+        self.mean_ = state["mean"].numpy()
+        self.components_ = state["components"].numpy()
+
+
+# --- iforest ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class IForestConfig(DetectorConfig):
+    window: int = 10  # points per window; the forest sees each window flattened to window x channels
+    stride: int = 1  # between training windows
+    n_estimators: int = 100  # trees (Liu et al.'s default)
+    max_samples: int = 256  # windows drawn per tree (Liu et al.'s default); fewer if there are fewer
+    # Training windows kept, a seeded subsample: they are saved with the model so that loading can
+    # refit the very same forest (an IsolationForest is not a tensor, and models are never pickled).
+    max_windows: int = 4096
+
+    def validate(self) -> None:
+        super().validate()
+        _check_at_least(self, 1, "window", "stride", "n_estimators")
+        _check_at_least(self, 2, "max_samples", "max_windows")
+
+
+class WindowIsolationForest(Detector):
+    """scikit-learn's IsolationForest on flattened windows; window scores are folded back to points.
+
+    The forest gives one score per window and has no per-channel score, so each channel gets the window
+    score times its share of the window's absolute robust deviation (sum over the window of |x| of that
+    channel over the same sum for all channels): the channels furthest from their training median carry
+    the blame. Each point then takes the mean over the windows that cover it.
+
+    Saving: the model file holds the training windows the forest was fitted on (at most `max_windows`,
+    a float32 tensor), and loading refits the forest on them with the same seed, which grows the same
+    trees, so a reloaded detector scores identically.
+    """
+
+    name = "iforest"
+    config_class = IForestConfig
+
+    def min_length(self) -> int:
+        return self.config.window
+
+    def _fit(self, x_train: np.ndarray, verbose: bool) -> None:
+        cfg = self.config
+        _, windows = _flat_windows(x_train, cfg.window, cfg.stride)
+        if len(windows) > cfg.max_windows:
+            keep = np.random.default_rng(cfg.seed).choice(len(windows), cfg.max_windows, replace=False)
+            windows = windows[np.sort(keep)]
+        self.train_windows_ = np.ascontiguousarray(windows, dtype=np.float32)
+        self._grow_forest()
+
+    def _grow_forest(self) -> None:
+        from sklearn.ensemble import IsolationForest  # imported here: most runs never need scikit-learn
+
+        cfg = self.config
+        self.forest_ = IsolationForest(
+            n_estimators=cfg.n_estimators,
+            max_samples=min(cfg.max_samples, len(self.train_windows_)),
+            random_state=cfg.seed,
+        ).fit(self.train_windows_)
+
+    def _channel_scores(self, x: np.ndarray, verbose: bool) -> np.ndarray:
+        window = self.config.window
+        starts, windows = _flat_windows(x, window, 1)
+        isolation = -self.forest_.score_samples(windows)  # higher = isolated sooner = more anomalous
+        # (N, C); the small constant shares a window that sits exactly on the medians out equally.
+        deviation = np.abs(windows.reshape(len(starts), window, -1)).sum(axis=1) + 1e-6
+        share = deviation / deviation.sum(axis=1, keepdims=True)
+        per_window = (isolation[:, None] * share).astype(np.float32)
+        steps = np.broadcast_to(per_window[:, None, :], (len(starts), window, x.shape[1]))
+        return fold(steps, starts, len(x), "mean")
+
+    def _state(self) -> dict[str, torch.Tensor]:
+        return {"train_windows": torch.from_numpy(self.train_windows_)}
+
+    def _load_state(self, state: dict[str, torch.Tensor]) -> None:
+        self.train_windows_ = state["train_windows"].numpy()
+        self._grow_forest()
+
+
+# --- seasonal --------------------------------------------------------------------------------------
+
+
+def estimate_period(values: np.ndarray, min_acf: float = 0.3, max_period: int = MAX_PERIOD) -> int | None:
+    """The seasonal period of a 1-D series: the lag of the highest autocorrelation peak between 2 and
+    min(T/2, max_period), or None when there is no clear period.
+
+    The series is linearly detrended first (a trend alone makes every lag look correlated). Only peaks
+    after the autocorrelation first turns negative count, since the ones before are wiggles in the
+    decay from lag 0, and the peak must reach `min_acf`.
+    """
+    from statsmodels.tsa.stattools import acf  # imported here: statsmodels takes a second to import
+
+    centred = detrend(np.asarray(values, dtype=np.float64))
+    max_lag = min(len(centred) // 2, max_period)
+    if max_lag < 3 or not centred.any():
+        return None
+    r = acf(centred, nlags=max_lag, fft=True)
+    negative = np.flatnonzero(r < 0)
+    if len(negative) == 0:
+        return None
+    lags = np.arange(max(2, negative[0]), max_lag)  # both neighbours of each lag are known
+    peaks = lags[(r[lags] > r[lags - 1]) & (r[lags] >= r[lags + 1])]
+    if len(peaks) == 0:
+        return None
+    best = int(peaks[np.argmax(r[peaks])])
+    return best if r[best] >= min_acf else None
+
+
+def _circular_correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """c[o] = sum_j a[j] * b[(j + o) % p] for every offset o, by FFT."""
+    return np.fft.irfft(np.conj(np.fft.rfft(a)) * np.fft.rfft(b), n=len(a))
+
+
+def _aligned_profile(profile: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The seasonal profile laid along y at the phase offset that fits y best (least squares).
+
+    The phase of row t is (t + offset) mod period; the offset is chosen on y itself because a scored
+    series (and the validation tail) need not start at the phase the training data started at.
+    """
+    period = len(profile)
+    phase = np.arange(len(y)) % period
+    sums = np.bincount(phase, weights=y, minlength=period)
+    counts = np.bincount(phase, minlength=period).astype(np.float64)
+    # sum_t (y_t - profile[(t + o) % p])^2 = const - 2 * corr(sums, profile)[o] + corr(counts, profile^2)[o]
+    gain = 2 * _circular_correlation(sums, profile) - _circular_correlation(counts, profile**2)
+    return profile[(phase + int(np.argmax(gain))) % period]
+
+
+@dataclass
+class SeasonalConfig(DetectorConfig):
+    period: int | None = None  # seasonal period in points for every channel; None: estimated per channel
+    min_acf: float = 0.3  # an autocorrelation peak below this is "no clear period"
+    median_window: int = 25  # rolling-median window for channels without a clear period
+
+    def validate(self) -> None:
+        super().validate()
+        if self.period is not None:
+            _check_at_least(self, 2, "period")
+        _check_at_least(self, 1, "median_window")
+        if not 0.0 < self.min_acf < 1.0:
+            raise ConfigError(f"min_acf must be in (0, 1), got {self.min_acf}")
+
+
+class SeasonalResidual(Detector):
+    """Distance of each reading from its channel's seasonal profile: |x - level - profile[phase]|.
+
+    Per channel, the training data is split by statsmodels' `seasonal_decompose` (additive, moving-
+    average trend) with `period` or, when None, the period `estimate_period` finds. The profile is the
+    mean detrended value at each phase of the period, and the level is the mean of the trend.
+
+    Phase: row t of a scored series has phase (t + offset) mod period, with one offset per channel and
+    series fitted to that series by least squares. A scored series must therefore hold a stable
+    seasonal pattern; a phase jump inside it is seen as an anomaly until the end of the series, and a
+    series shorter than a period aligns less reliably.
+
+    Channels without a clear period (estimate None) fall back to |x - centred rolling median over
+    `median_window` points|, which catches spikes and short bursts but only the edges of a level shift.
+    """
+
+    name = "seasonal"
+    config_class = SeasonalConfig
+
+    def _fit(self, x_train: np.ndarray, verbose: bool) -> None:
+        from statsmodels.tsa.seasonal import seasonal_decompose  # imported here, as in estimate_period
+
+        cfg = self.config
+        if cfg.period is not None and 2 * cfg.period > len(x_train):
+            raise ConfigError(
+                f"seasonal: period={cfg.period} needs two periods ({2 * cfg.period} rows) of training data "
+                f"but the training part has {len(x_train)} rows; give more data or a shorter period"
+            )
+        if cfg.period is None:
+            periods = [estimate_period(column, cfg.min_acf) or 0 for column in x_train.T]  # 0: no period
+        else:
+            periods = [cfg.period] * x_train.shape[1]
+        self.periods_ = np.array(periods, dtype=np.int64)
+        self.levels_ = np.zeros(len(periods), dtype=np.float32)
+        self.profiles_ = np.zeros((len(periods), max(periods)), dtype=np.float32)
+        for c, period in enumerate(periods):
+            if period:
+                parts = seasonal_decompose(x_train[:, c].astype(np.float64), model="additive", period=period)
+                self.levels_[c] = np.nanmean(parts.trend)
+                self.profiles_[c, :period] = parts.seasonal[:period]
+
+    def _channel_scores(self, x: np.ndarray, verbose: bool) -> np.ndarray:
+        scores = np.empty(x.shape, dtype=np.float32)
+        for c, period in enumerate(self.periods_):
+            if period:
+                y = x[:, c].astype(np.float64) - self.levels_[c]
+                scores[:, c] = np.abs(y - _aligned_profile(self.profiles_[c, :period].astype(np.float64), y))
+        flat = self.periods_ == 0
+        if flat.any():
+            scores[:, flat] = np.abs(x[:, flat] - _rolling(x[:, flat], self.config.median_window, "median"))
+        return scores
+
+    def _state(self) -> dict[str, torch.Tensor]:
+        return {
+            "periods": torch.from_numpy(self.periods_),
+            "levels": torch.from_numpy(self.levels_),
+            "profiles": torch.from_numpy(self.profiles_),
+        }
+
+    def _load_state(self, state: dict[str, torch.Tensor]) -> None:
+        self.periods_ = state["periods"].numpy()
+        self.levels_ = state["levels"].numpy()
+        self.profiles_ = state["profiles"].numpy()

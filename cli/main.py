@@ -7,6 +7,7 @@ warnings (channels excluded, gaps filled) into yellow lines; nothing is half-wri
 from __future__ import annotations
 
 import functools
+import json
 import warnings
 from pathlib import Path
 from typing import Annotated
@@ -15,7 +16,7 @@ import numpy as np
 import polars as pl
 import typer
 
-from tsgan.errors import TsganError
+from tsgan.errors import ConfigError, TsganError
 
 app = typer.Typer(
     help="Find anomalies in multivariate time series with GANs: when, on which channels, how sure.",
@@ -99,12 +100,19 @@ Inversion = Annotated[
 Threshold = Annotated[
     str | None, typer.Option("--threshold", help="Per-channel threshold: pot, quantile or ksigma.")
 ]
+Param = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--param", help="Any other detector parameter as KEY=VALUE, e.g. --param lam=0.5 (repeatable)."
+    ),
+]
 Seed = Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same model.")]
 Device = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
 
 
-def _training_options(objective, epochs, window, stride, inversion, threshold) -> dict:
-    return {
+def _training_options(objective, epochs, window, stride, inversion, threshold, param) -> dict:
+    """The training options that were given, with every --param KEY=VALUE among them."""
+    options = {
         "objective": objective,
         "epochs": epochs,
         "window": window,
@@ -112,6 +120,15 @@ def _training_options(objective, epochs, window, stride, inversion, threshold) -
         "inversion": inversion,
         "threshold": threshold,
     }
+    for item in param or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--param expects KEY=VALUE (e.g. lam=0.5), found {item!r}")
+        try:
+            options[key.strip()] = json.loads(value)  # numbers, true/false; anything else stays text
+        except json.JSONDecodeError:
+            options[key.strip()] = value
+    return {k: v for k, v in options.items() if v is not None}
 
 
 def _read(path: Path, time_col, channels, label_col, sort, max_gap, allow_long_gaps):
@@ -134,18 +151,15 @@ def fit(
     data: Annotated[Path, typer.Argument(help="Training data (CSV or Parquet), normal or mostly normal.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to save the fitted model.")],
     detector: Detector = "madgan",
-    objective: Annotated[str | None, typer.Option(help="Adversarial objective: bce, mim or wgan-gp.")] = None,
-    epochs: Annotated[int | None, typer.Option(help="Training epochs.")] = None,
-    window: Annotated[int | None, typer.Option(help="Window length in rows.")] = None,
-    stride: Annotated[int | None, typer.Option(help="Step between training windows in rows.")] = None,
-    inversion: Annotated[
-        str | None, typer.Option(help="Latent inversion at scoring: hybrid, encoder or gradient.")
-    ] = None,
-    threshold: Annotated[
-        str | None, typer.Option(help="Per-channel threshold: pot, quantile or ksigma.")
-    ] = None,
-    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same model.")] = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    objective: Objective = None,
+    epochs: Epochs = None,
+    window: Window = None,
+    stride: Stride = None,
+    inversion: Inversion = None,
+    threshold: Threshold = None,
+    param: Param = None,
+    seed: Seed = 0,
+    device: Device = "auto",
     time_col: TimeCol = None,
     channels: Channels = None,
     label_col: LabelCol = None,
@@ -157,17 +171,8 @@ def fit(
     """Fit a detector on normal data and save it to one model file."""
     from tsgan.detectors import make_detector
 
-    params = {
-        "objective": objective,
-        "epochs": epochs,
-        "window": window,
-        "stride": stride,
-        "inversion": inversion,
-        "threshold": threshold,
-    }
-    det = make_detector(
-        detector, seed=seed, device=device, **{k: v for k, v in params.items() if v is not None}
-    )
+    params = _training_options(objective, epochs, window, stride, inversion, threshold, param)
+    det = make_detector(detector, seed=seed, device=device, **params)
     series = _read(data, time_col, channels, label_col, sort, max_gap, allow_long_gaps)
     det.fit(series, verbose=not quiet)
     det.save(output)
@@ -199,8 +204,6 @@ def detect(
     quiet: Quiet = False,
 ) -> None:
     """Flag anomalous intervals in data with a fitted model."""
-    import json
-
     from tsgan.artifacts import load_detector
     from tsgan.io import write_json_atomic, write_table_atomic
 
@@ -247,6 +250,7 @@ def evaluate(
     stride: Stride = None,
     inversion: Inversion = None,
     threshold: Threshold = None,
+    param: Param = None,
     seed: Seed = 0,
     device: Device = "auto",
     label_col: LabelCol = None,
@@ -260,7 +264,6 @@ def evaluate(
     from tsgan.bench import evaluate_series, evaluate_splits
     from tsgan.datasets import load_dataset
     from tsgan.detectors import make_detector
-    from tsgan.errors import ConfigError
     from tsgan.io import write_json_atomic
 
     if (data is None) == (dataset is None) or (data is not None and model is None):
@@ -268,8 +271,8 @@ def evaluate(
             "give either DATA with --model, or --dataset NAME (with --detector and its options)"
         )
     if dataset is not None:
-        params = _training_options(objective, epochs, window, stride, inversion, threshold)
-        params = {k: v for k, v in params.items() if v is not None} | {"seed": seed, "device": device}
+        params = _training_options(objective, epochs, window, stride, inversion, threshold, param)
+        params |= {"seed": seed, "device": device}
         make_detector(detector, **params)  # bad options fail before any data is read
         result = evaluate_splits(detector, params, load_dataset(dataset, data_root), vus_buffer, not quiet)
         n, fit_s, score_s = len(result["series"]), result["fit_s"], result["score_s"]
@@ -311,6 +314,7 @@ def bench(
     stride: Stride = None,
     inversion: Inversion = None,
     threshold: Threshold = None,
+    param: Param = None,
     seed: Seed = 0,
     vus_buffer: VusBuffer = 20,
     data_root: DataRoot = None,
@@ -323,7 +327,8 @@ def bench(
     from tsgan.detectors import params_for
     from tsgan.io import write_atomic, write_table_atomic
 
-    options = _training_options(objective, epochs, window, stride, inversion, threshold) | {"seed": seed}
+    options = _training_options(objective, epochs, window, stride, inversion, threshold, param)
+    options["seed"] = seed
     cells = [Cell(d, ds, params_for(d, options)) for d in _split(detectors) for ds in _split(datasets)]
     bar = tqdm(total=len(cells), desc="bench", unit="cell", disable=quiet)
 

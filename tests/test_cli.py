@@ -5,6 +5,7 @@ import json
 import numpy as np
 import polars as pl
 import pytest
+from conftest import needs_shared_data
 from tsgan_cli.main import app
 from typer.testing import CliRunner
 
@@ -98,3 +99,58 @@ def test_failed_detect_leaves_previous_output_intact(files, model):
     out.write_text("[]")
     invoke("detect", files / "missing.csv", "--model", model, "-o", out)
     assert out.read_text() == "[]"
+
+
+def test_param_sets_any_detector_parameter_and_rejects_bad_ones(files, tmp_path):
+    model = tmp_path / "z.tsgan"
+    result = invoke("fit", files / "normal.csv", "-o", model, "--detector", "zscore", "--param", "smooth=3")
+    assert result.exit_code == 0, result.output
+    import tsgan
+
+    assert tsgan.load(model).config.smooth == 3
+    bad = invoke("fit", files / "normal.csv", "-o", model, "--detector", "zscore", "--param", "smooth")
+    assert bad.exit_code == 1 and "--param expects KEY=VALUE" in bad.stderr
+    unknown = invoke("fit", files / "normal.csv", "-o", model, "--detector", "zscore", "--param", "lam=1")
+    assert unknown.exit_code == 1 and "zscore has no parameter lam" in unknown.stderr
+
+
+def test_evaluate_a_model_on_labelled_data(files, model):
+    result = invoke("evaluate", files / "run.csv", "--model", model, "--quiet", "-o", files / "metrics.json")
+    assert result.exit_code == 0, result.output
+    assert "VUS-PR [threshold-free]" in result.stdout and "[oracle]" in result.stdout
+    metrics = json.loads((files / "metrics.json").read_text())["metrics"]
+    assert 0 <= metrics["VUS-PR [threshold-free]"] <= 1
+    unlabelled = invoke("evaluate", files / "normal.csv", "--model", model, "--quiet")
+    assert unlabelled.exit_code == 1 and "no label column" in unlabelled.stderr
+    neither = invoke("evaluate", "--model", model)
+    assert neither.exit_code == 1 and "give either DATA" in neither.stderr
+
+
+@needs_shared_data("skab", "valve2")
+def test_bench_writes_a_table_and_does_not_recompute_finished_cells(tmp_path):
+    args = [
+        "bench",
+        "--detectors",
+        "zscore,random",
+        "--datasets",
+        "skab/valve2",
+        "--out",
+        tmp_path,
+        "--quiet",
+    ]
+    first = invoke(*args)
+    assert first.exit_code == 0, first.output
+    table = (tmp_path / "table.md").read_text()
+    assert "| zscore | skab/valve2 |" in table and "| random | skab/valve2 |" in table
+    assert pl.read_csv(tmp_path / "table.csv").height == 2
+    cells = sorted((tmp_path / "cells").iterdir())
+    stamps = [p.stat().st_mtime_ns for p in cells]
+    assert invoke(*args).exit_code == 0
+    assert [p.stat().st_mtime_ns for p in cells] == stamps
+
+
+@needs_shared_data("skab", "valve2")
+def test_evaluate_a_public_dataset():
+    result = invoke("evaluate", "--dataset", "skab/valve2", "--detector", "zscore", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "zscore on skab/valve2 (4 series" in result.stdout

@@ -15,6 +15,7 @@ import resource
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from queue import Empty
 
 import numpy as np
 
@@ -80,12 +81,21 @@ def _run_cell(cell: Cell, root, vus_buffer: int, queue) -> None:
 
 
 def run_cell(cell: Cell, root=None, vus_buffer: int = 20) -> dict:
-    """Run one cell in a child process and return its result (or its error)."""
-    context = multiprocessing.get_context("fork")
+    """Run one cell in a child process and return its result (or its error).
+
+    The child is spawned, not forked: a fork of a process whose torch thread pool has run can deadlock."""
+    context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     process = context.Process(target=_run_cell, args=(cell, root, vus_buffer, queue))
     process.start()
-    result = queue.get()
+    while True:
+        try:
+            result = queue.get(timeout=1.0)
+            break
+        except Empty:
+            if not process.is_alive():  # killed (out of memory, a signal) before it could report
+                result = {"error": f"the cell's process ended with exit code {process.exitcode}"}
+                break
     process.join()
     return {"detector": cell.detector, "dataset": cell.dataset, "params": cell.params, **result}
 
@@ -108,16 +118,23 @@ def run_bench(cells: list[Cell], folder: Path, root=None, vus_buffer: int = 20, 
     return results
 
 
+def label(detector: str, params: dict) -> str:
+    """A detector's name with the parameters it was given, e.g. `madgan (lam=0.5)`; the seed is left out."""
+    shown = [f"{k}={v}" for k, v in sorted(params.items()) if k != "seed"]
+    return f"{detector} ({', '.join(shown)})" if shown else detector
+
+
 def markdown_table(results: list[dict]) -> str:
     """Results as a Markdown table, VUS-PR first; every column says how its threshold was chosen."""
     head = ["detector", "dataset", *HEADLINE, "fit s", "score s", "peak MB"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in results:
+        name = label(r["detector"], r["params"])
         if "error" in r:
-            cells = [r["detector"], r["dataset"], f"failed: {r['error']}"] + [""] * (len(head) - 3)
+            cells = [name, r["dataset"], f"failed: {r['error']}"] + [""] * (len(head) - 3)
         else:
             m = r["metrics"]
-            cells = [r["detector"], r["dataset"], *(f"{m[k]:.3f}" for k in HEADLINE)]
+            cells = [name, r["dataset"], *(f"{m[k]:.3f}" for k in HEADLINE)]
             cells += [f"{r['fit_s']:.1f}", f"{r['score_s']:.1f}", f"{r['peak_mem_mb']:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

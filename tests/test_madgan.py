@@ -32,7 +32,7 @@ def test_each_objective_trains_and_flags_a_large_spike(objective, fitted):
     test = train[:200].copy()
     test[100:104, 2] += 8.0
     result = det.detect(test)
-    assert all(np.isfinite(h["loss_d"]) for h in det.history_)
+    assert all(np.isfinite(h["loss_d"]) and h["diversity"] > 0 for h in det.history_)
     assert result.flags[100:104].any()
     hit = [i for i in result.intervals if i.start <= 103 and i.end >= 100]
     assert hit and hit[0].channels[0] == "ch2"

@@ -68,7 +68,9 @@ def evaluate_splits(detector: str, params: dict, splits, vus_buffer: int = 20, v
         per_series.append({"series": split.name, **row})
     names = [k for k in per_series[0] if k != "series"]
     means = {k: float(np.nanmean([r[k] for r in per_series])) for k in names}
-    return {"metrics": means, "fit_s": fit_s, "score_s": score_s, "series": per_series}
+    # The last training epoch of each fitted GAN (losses, generator diversity) to spot collapsed runs.
+    training = [det.history_[-1] for det in fitted.values() if getattr(det, "history_", None)]
+    return {"metrics": means, "fit_s": fit_s, "score_s": score_s, "series": per_series, "training": training}
 
 
 def _run_cell(cell: Cell, root, vus_buffer: int, queue) -> None:

@@ -163,8 +163,17 @@ class MADGAN(Detector):
                 opt_e.step()
                 totals += [loss_d.item(), loss_g.item(), loss_e.item()]
             epoch = dict(zip(("loss_d", "loss_g", "loss_e"), totals / len(batches), strict=True))
+            epoch["diversity"] = self._diversity(windows, rng)
             self.history_.append(epoch)
             epochs.set_postfix({k: f"{v:.3f}" for k, v in epoch.items()})
+
+    def _diversity(self, windows: torch.Tensor, rng: torch.Generator, n: int = 512) -> float:
+        """Spread of generated windows relative to real ones (per step and channel, averaged): about 1 for a
+        healthy generator, near 0 when it has collapsed onto a few outputs (mode collapse)."""
+        with torch.no_grad():
+            fake = self.generator_(self._latent(n, rng)).cpu()
+        real = windows[torch.randint(len(windows), (n,), generator=rng)]
+        return float(fake.std(dim=0).mean() / real.std(dim=0).mean().clamp_min(1e-8))
 
     # --- scoring -----------------------------------------------------------------------------------
 

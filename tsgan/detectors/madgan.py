@@ -43,9 +43,8 @@ from tsgan.errors import ConfigError
 from tsgan.nn import SequenceDiscriminator, SequenceEncoder, SequenceGenerator
 from tsgan.objectives import get_objective, gradient_penalty
 from tsgan.preprocess import robust_stats
+from tsgan.scoring import INVERSIONS, dr_score, invert
 from tsgan.windows import FOLDS, fold, sliding_windows, window_starts
-
-INVERSIONS = ("hybrid", "encoder", "gradient")
 
 
 @dataclass
@@ -181,35 +180,18 @@ class MADGAN(Detector):
         """Latent sequences for `windows` (N, W, C) and their reconstructions, batched over all windows."""
         cfg = self.config
         mode = mode or cfg.inversion
-        latents, recons = [], []
         rng = torch.Generator().manual_seed(cfg.seed)
-        for chunk in windows.split(cfg.inversion_batch):
-            chunk = chunk.to(self.device)
-            with torch.no_grad():
-                z = self.encoder_(chunk) if mode != "gradient" else self._latent(len(chunk), rng)
-            steps = {"hybrid": cfg.refine_steps, "encoder": 0, "gradient": cfg.search_steps}[mode]
-            if steps:
-                z = self._refine(z, chunk, steps)
-            with torch.no_grad():
-                latents.append(z)
-                recons.append(self.generator_(z))
-        return torch.cat(latents), torch.cat(recons)
-
-    def _refine(self, z: torch.Tensor, target: torch.Tensor, steps: int) -> torch.Tensor:
-        """Gradient steps on the latent to reduce the squared reconstruction error of every window.
-        The loss is a sum over windows, so each window's latent follows its own gradient."""
-        z = z.clone().requires_grad_(True)
-        optimizer = torch.optim.Adam([z], lr=self.config.inversion_lr)
-        self.generator_.requires_grad_(False)  # only the latent is optimised
-        try:
-            for _ in range(steps):
-                loss = (self.generator_(z) - target).pow(2).mean(dim=(1, 2)).sum()
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-        finally:
-            self.generator_.requires_grad_(True)
-        return z.detach()
+        return invert(
+            self.generator_,
+            windows,
+            mode=mode,
+            encoder=self.encoder_,
+            random_latent=lambda n: self._latent(n, rng),
+            steps=cfg.search_steps if mode == "gradient" else cfg.refine_steps,
+            lr=cfg.inversion_lr,
+            batch=cfg.inversion_batch,
+            device=self.device,
+        )
 
     def _components(self, x: np.ndarray, verbose: bool) -> tuple[np.ndarray, np.ndarray]:
         """Residual (T, C) and discrimination (T,) per point, folded over the covering windows."""
@@ -235,10 +217,9 @@ class MADGAN(Detector):
         return res, dis
 
     def _mix(self, res: np.ndarray, dis: np.ndarray) -> np.ndarray:
-        lam = self.config.lam
         res_z = (res - self.res_center_) / self.res_scale_
         dis_z = (dis - self.dis_center_) / self.dis_scale_
-        return (lam * res_z + (1 - lam) * dis_z[:, None]).astype(np.float32)
+        return dr_score(res_z, dis_z, self.config.lam)
 
     def _calibrate(self, x_val: np.ndarray, verbose: bool) -> np.ndarray:
         res, dis = self._components(x_val, verbose)

@@ -17,6 +17,7 @@ import polars as pl
 import typer
 
 from tsgan.errors import ConfigError, TsganError
+from tsgan_cli.plot import plot
 
 app = typer.Typer(
     help="Find anomalies in multivariate time series with GANs: when, on which channels, how sure.",
@@ -73,6 +74,9 @@ AllowGaps = Annotated[
     bool, typer.Option("--allow-long-gaps", help="Interpolate missing runs longer than --max-gap too.")
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+PlotPath = Annotated[
+    Path | None, typer.Option("--plot", help="Also draw the data and flagged intervals as an HTML page here.")
+]
 VusBuffer = Annotated[
     int,
     typer.Option("--vus-buffer", help="Largest VUS buffer L; keep it at most the typical anomaly length."),
@@ -201,6 +205,7 @@ def detect(
     sort: Sort = False,
     max_gap: MaxGap = 10,
     allow_long_gaps: AllowGaps = False,
+    plot_path: PlotPath = None,
     quiet: Quiet = False,
 ) -> None:
     """Flag anomalous intervals in data with a fitted model."""
@@ -217,6 +222,10 @@ def detect(
         write_json_atomic(intervals, output)
     if scores is not None:
         write_table_atomic(scores_table(result.scores, series), scores)
+    if plot_path is not None:
+        from tsgan.plot import write_report
+
+        write_report(series, result, None, plot_path)
     flagged = int(result.flags.sum())
     typer.echo(
         f"{len(intervals)} intervals, {flagged} of {len(series)} rows flagged in {data}"
@@ -258,10 +267,11 @@ def evaluate(
     sort: Sort = False,
     vus_buffer: VusBuffer = 20,
     data_root: DataRoot = None,
+    plot_path: PlotPath = None,
     quiet: Quiet = False,
 ) -> None:
     """Measure a detector against labels: every metric, marked deployable, threshold-free or oracle."""
-    from tsgan.bench import evaluate_series, evaluate_splits
+    from tsgan.bench import detection_metrics, evaluate_splits
     from tsgan.datasets import load_dataset
     from tsgan.detectors import make_detector
     from tsgan.io import write_json_atomic
@@ -271,6 +281,8 @@ def evaluate(
             "give either DATA with --model, or --dataset NAME (with --detector and its options)"
         )
     if dataset is not None:
+        if plot_path is not None:
+            raise ConfigError("--plot draws one series: use it with DATA and --model, not with --dataset")
         params = _training_options(objective, epochs, window, stride, inversion, threshold, param)
         params |= {"seed": seed, "device": device}
         make_detector(detector, **params)  # bad options fail before any data is read
@@ -284,8 +296,13 @@ def evaluate(
         series = _read(data, time_col, None, label_col, sort, 10, False)
         if series.labels is None:
             raise ConfigError(f"{data}: no label column found; name it with --label-col")
-        result = {"metrics": evaluate_series(det, series, vus_buffer, not quiet)}
+        detection = det.detect(series, verbose=not quiet)
+        result = {"metrics": detection_metrics(detection, series.labels, vus_buffer)}
         title = f"{det.name} model {model} on {data}"
+        if plot_path is not None:
+            from tsgan.plot import write_report
+
+            write_report(series, detection, None, plot_path)  # the labels are shaded beside the detections
     typer.echo(title)
     typer.echo(
         f"VUS buffer L = {vus_buffer}; deployable = tsgan's own thresholds, oracle = chosen on test labels"
@@ -345,6 +362,9 @@ def bench(
     write_atomic(Path(out) / "table.md", lambda tmp: tmp.write_text(table))
     write_table_atomic(pl.DataFrame(csv_rows(results)), Path(out) / "table.csv")
     typer.echo(table)
+
+
+app.command(name="plot")(handles_errors(plot))
 
 
 def scores_table(scores, series) -> pl.DataFrame:

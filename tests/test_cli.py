@@ -6,8 +6,9 @@ import numpy as np
 import polars as pl
 import pytest
 from conftest import needs_shared_data
-from tsgan_cli.main import app
 from typer.testing import CliRunner
+
+from tsgan_cli.main import app
 
 TINY = ["--epochs", "2", "--window", "8", "--stride", "2", "--quiet"]
 
@@ -154,3 +155,16 @@ def test_evaluate_a_public_dataset():
     result = invoke("evaluate", "--dataset", "skab/valve2", "--detector", "zscore", "--quiet")
     assert result.exit_code == 0, result.output
     assert "zscore on skab/valve2 (4 series" in result.stdout
+
+
+def test_detect_and_evaluate_draw_a_page_with_plot(files, model):
+    page = files / "report.html"
+    args = ["-o", files / "f.json", "--plot", page, "--quiet"]
+    result = invoke("detect", files / "run.csv", "--model", model, *args)
+    assert result.exit_code == 0, result.output
+    assert page.stat().st_size > 100_000 and "plotly" in page.read_text()[:200_000].lower()
+    evaluated = files / "evaluated.html"
+    result = invoke("evaluate", files / "run.csv", "--model", model, "--plot", evaluated, "--quiet")
+    assert result.exit_code == 0 and evaluated.exists()
+    plotted = invoke("plot", files / "run.csv", "--detections", files / "f.json", "-o", files / "again.html")
+    assert plotted.exit_code == 0, plotted.output

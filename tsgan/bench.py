@@ -45,10 +45,14 @@ class Cell:
         return f"{self.detector}__{self.dataset.replace('/', '-')}" + (f"__{tag}" if tag else "")
 
 
+def detection_metrics(detection, labels, vus_buffer: int = 20) -> dict[str, float]:
+    """The metric table of one detection result against 0/1 labels, as {name [kind]: value}."""
+    return as_dict(metric_table(labels, detection.scores.point, detection.flags, vus_buffer))
+
+
 def evaluate_series(det, series, vus_buffer: int = 20, verbose: bool = False) -> dict[str, float]:
-    """The metric table of a fitted detector on one labelled series, as {name [kind]: value}."""
-    result = det.detect(series, verbose=verbose)
-    return as_dict(metric_table(series.labels, result.scores.point, result.flags, vus_buffer))
+    """The metric table of a fitted detector on one labelled series."""
+    return detection_metrics(det.detect(series, verbose=verbose), series.labels, vus_buffer)
 
 
 def evaluate_splits(detector: str, params: dict, splits, vus_buffer: int = 20, verbose: bool = False) -> dict:

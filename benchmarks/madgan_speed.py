@@ -85,7 +85,7 @@ def main() -> None:
     det.config.inversion = "hybrid"
 
     # Side by side on the same windows: the first `--windows` test windows at the scoring stride.
-    x = det.scaler_.transform(split.test.values)
+    x = det.scaler_.clip_values(det.scaler_.transform(split.test.values))
     windows = sliding_windows(torch.from_numpy(x), det.config.window, det.config.score_stride)[: args.windows]
     start = time.perf_counter()
     _, recon = det.invert(windows, "hybrid")

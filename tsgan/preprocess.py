@@ -37,7 +37,7 @@ class Scaler:
     """
 
     method: str = "robust"
-    clip: float = 10.0
+    clip: float = 10.0  # bound of model inputs in robust spreads (scores use the unclipped values)
 
     def fit(self, values: np.ndarray, channels: list[str]) -> Scaler:
         if self.method not in SCALERS:
@@ -64,10 +64,15 @@ class Scaler:
         return self
 
     def transform(self, values: np.ndarray) -> np.ndarray:
-        """Scaled values of the active channels, clipped to +-clip so one wild reading cannot blow up a
-        network's activations (the residual still saturates at a large value and gets flagged)."""
+        """Scaled values of the active channels. Not clipped: a score must see how far a value really is
+        (clipping at a few spreads made every point of a shifted regime look alike, see `clip_values`)."""
         scaled = (values - self.center_) / self.scale_
-        return np.clip(scaled[:, self.active_], -self.clip, self.clip).astype(np.float32)
+        return scaled[:, self.active_].astype(np.float32)
+
+    def clip_values(self, scaled: np.ndarray) -> np.ndarray:
+        """Scaled values clipped to +-clip, for what a model learns from or takes as input, so one wild
+        reading cannot blow up its fit or a network's activations."""
+        return np.clip(scaled, -self.clip, self.clip).astype(np.float32)
 
     def state(self) -> dict[str, np.ndarray]:
         return {"center": self.center_, "scale": self.scale_, "active": self.active_.astype(np.uint8)}

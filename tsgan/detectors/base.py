@@ -5,9 +5,11 @@
     s = det.score(test)       # s.point (T,), s.channel (T, C): higher = more anomalous
     r = det.detect(test)      # r.flags, r.channel_flags, r.intervals, r.thresholds
 
-A subclass implements `_fit` (train its model on scaled values) and `_channel_scores` (raw per-point,
-per-channel anomaly scores); everything else is shared: scaling fitted on training data only, the
-validation split, score normalisation, per-channel thresholds, intervals, channel checks and saving.
+A subclass implements `_fit` (train its model on scaled values, clipped to +-clip) and `_channel_scores`
+(raw per-point, per-channel anomaly scores of scaled values that are not clipped, so that a value far
+outside the training range scores as far as it is); everything else is shared: scaling fitted on
+training data only, the validation split, score normalisation, per-channel thresholds, intervals,
+channel checks and saving.
 
 Scores are reported as the excess over each channel's threshold, in units of that channel's robust
 spread on validation data: a channel is flagged where its score is above 0, and the point score is the
@@ -37,7 +39,7 @@ class DetectorConfig:
 
     val_fraction: float = 0.2  # tail of the training data held out to calibrate scores and thresholds
     scaler: str = "robust"
-    clip: float = 10.0  # scaled values are clipped to +-clip before they reach a model
+    clip: float = 10.0  # training values and network inputs are clipped to +-clip robust spreads
     threshold: str = "pot"  # pot | quantile | ksigma, calibrated per channel on validation scores
     q: float = 1e-3  # POT risk level
     level: float = 0.98  # POT initial quantile
@@ -140,7 +142,7 @@ class Detector:
         self.scaler_ = Scaler(cfg.scaler, cfg.clip).fit(series.values[:-n_val], self.channels_)
         if not self.scaler_.active_.any():
             raise InputError(f"{series.name or 'training data'}: every channel is constant; nothing to learn")
-        x_train = self.scaler_.transform(series.values[:-n_val])
+        x_train = self.scaler_.clip_values(self.scaler_.transform(series.values[:-n_val]))
         x_val = self.scaler_.transform(series.values[-n_val:])
         _seed_everything(cfg.seed)
         self._fit(x_train, verbose)

@@ -194,20 +194,24 @@ class MADGAN(Detector):
         )
 
     def _components(self, x: np.ndarray, verbose: bool) -> tuple[np.ndarray, np.ndarray]:
-        """Residual (T, C) and discrimination (T,) per point, folded over the covering windows."""
+        """Residual (T, C) and discrimination (T,) per point, folded over the covering windows.
+
+        The networks see clipped values (as in training); the residual is measured against the
+        unclipped ones, so a reading far outside the training range keeps its full distance."""
         cfg = self.config
         starts = window_starts(len(x), cfg.window, cfg.score_stride)
         windows = sliding_windows(torch.from_numpy(x), cfg.window, cfg.score_stride)
+        inputs = sliding_windows(torch.from_numpy(self.scaler_.clip_values(x)), cfg.window, cfg.score_stride)
         objective = get_objective(cfg.objective, cfg.mim_w)
         residual, realness = [], []
-        chunks = windows.split(cfg.inversion_batch)
-        for chunk in tqdm(
+        chunks = list(zip(inputs.split(cfg.inversion_batch), windows.split(cfg.inversion_batch), strict=True))
+        for chunk, target in tqdm(
             chunks, desc=f"score {self.name}", unit="batch", disable=not verbose or len(chunks) < 2
         ):
             _, recon = self.invert(chunk)
             chunk = chunk.to(self.device)
             with torch.no_grad():
-                residual.append((recon - chunk).abs().cpu())
+                residual.append((recon - target.to(self.device)).abs().cpu())
                 out = objective.realness(self.discriminator_(chunk))
                 if not cfg.disc_per_step:  # one value per window, given to each of its steps
                     out = out.expand(-1, cfg.window)

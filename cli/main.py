@@ -18,6 +18,18 @@ import typer
 
 from tsgan.errors import ConfigError, TsganError
 from tsgan_cli.plot import plot
+from tsgan_cli.scale import (
+    Engine,
+    Force,
+    Jobs,
+    Manifest,
+    OutDir,
+    RayAddress,
+    detect_many,
+    fit_many,
+    many_mode,
+    one_input,
+)
 
 app = typer.Typer(
     help="Find anomalies in multivariate time series with GANs: when, on which channels, how sure.",
@@ -135,11 +147,9 @@ def _training_options(objective, epochs, window, stride, inversion, threshold, p
     return {k: v for k, v in options.items() if v is not None}
 
 
-def _read(path: Path, time_col, channels, label_col, sort, max_gap, allow_long_gaps):
-    from tsgan.io import read_series
-
-    return read_series(
-        path,
+def _read_options(time_col, channels, label_col, sort, max_gap, allow_long_gaps) -> dict:
+    """The keyword arguments of `tsgan.io.read_series` that the reading options give."""
+    return dict(
         time_col=time_col,
         channels=_split(channels),
         label_col=label_col,
@@ -149,11 +159,26 @@ def _read(path: Path, time_col, channels, label_col, sort, max_gap, allow_long_g
     )
 
 
+def _read(path: Path, time_col, channels, label_col, sort, max_gap, allow_long_gaps):
+    from tsgan.io import read_series
+
+    return read_series(path, **_read_options(time_col, channels, label_col, sort, max_gap, allow_long_gaps))
+
+
 @app.command()
 @handles_errors
 def fit(
-    data: Annotated[Path, typer.Argument(help="Training data (CSV or Parquet), normal or mostly normal.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Where to save the fitted model.")],
+    data: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Training data (CSV or Parquet), normal or mostly normal; with --out-dir, several files "
+            "or quoted globs (asset = file stem).",
+            show_default=False,
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Where to save the fitted model.")
+    ] = None,
     detector: Detector = "madgan",
     objective: Objective = None,
     epochs: Epochs = None,
@@ -170,12 +195,38 @@ def fit(
     sort: Sort = False,
     max_gap: MaxGap = 10,
     allow_long_gaps: AllowGaps = False,
+    manifest: Manifest = None,
+    out_dir: OutDir = None,
+    engine: Engine = "local",
+    jobs: Jobs = None,
+    ray_address: RayAddress = None,
+    force: Force = False,
     quiet: Quiet = False,
 ) -> None:
-    """Fit a detector on normal data and save it to one model file."""
+    """Fit a detector on normal data and save it to one model file (or one per asset with --out-dir)."""
     from tsgan.detectors import make_detector
 
     params = _training_options(objective, epochs, window, stride, inversion, threshold, param)
+    if many_mode(data, manifest, out_dir, output=output):
+        read_options = _read_options(time_col, channels, label_col, sort, max_gap, allow_long_gaps)
+        params |= {"seed": seed, "device": device}
+        fit_many(
+            data,
+            manifest,
+            out_dir,
+            detector=detector,
+            params=params,
+            read_options=read_options,
+            engine=engine,
+            jobs=jobs,
+            ray_address=ray_address,
+            force=force,
+            quiet=quiet,
+        )
+        return
+    data = one_input(data)
+    if output is None:
+        raise ConfigError("--output is required with one DATA file (or give --out-dir for many assets)")
     det = make_detector(detector, seed=seed, device=device, **params)
     series = _read(data, time_col, channels, label_col, sort, max_gap, allow_long_gaps)
     det.fit(series, verbose=not quiet)
@@ -188,8 +239,23 @@ def fit(
 @app.command()
 @handles_errors
 def detect(
-    data: Annotated[Path, typer.Argument(help="Data to examine (CSV or Parquet).")],
-    model: Annotated[Path, typer.Option("--model", "-m", help="A model file written by `tsgan fit`.")],
+    data: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Data to examine (CSV or Parquet); with --out-dir, several files or quoted globs "
+            "(asset = file stem).",
+            show_default=False,
+        ),
+    ] = None,
+    model: Annotated[
+        Path,
+        typer.Option(
+            "--model",
+            "--models",
+            "-m",
+            help="A model file written by `tsgan fit`; with --out-dir, the folder of <asset>.tsgan models.",
+        ),
+    ] = ...,
     output: Annotated[
         Path | None,
         typer.Option(
@@ -206,12 +272,34 @@ def detect(
     max_gap: MaxGap = 10,
     allow_long_gaps: AllowGaps = False,
     plot_path: PlotPath = None,
+    manifest: Manifest = None,
+    out_dir: OutDir = None,
+    engine: Engine = "local",
+    jobs: Jobs = None,
+    ray_address: RayAddress = None,
+    force: Force = False,
     quiet: Quiet = False,
 ) -> None:
-    """Flag anomalous intervals in data with a fitted model."""
+    """Flag anomalous intervals in data with a fitted model (or per asset with --out-dir)."""
     from tsgan.artifacts import load_detector
     from tsgan.io import write_json_atomic, write_table_atomic
 
+    if many_mode(data, manifest, out_dir, output=output, scores=scores, plot=plot_path):
+        read_options = _read_options(time_col, None, label_col, sort, max_gap, allow_long_gaps)
+        detect_many(
+            data,
+            manifest,
+            model,
+            out_dir,
+            read_options=read_options,
+            engine=engine,
+            jobs=jobs,
+            ray_address=ray_address,
+            force=force,
+            quiet=quiet,
+        )
+        return
+    data = one_input(data)
     det = load_detector(model)
     series = _read(data, time_col, None, label_col, sort, max_gap, allow_long_gaps)
     result = det.detect(series, verbose=not quiet)

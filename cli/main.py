@@ -201,6 +201,10 @@ def fit(
     jobs: Jobs = None,
     ray_address: RayAddress = None,
     force: Force = False,
+    labels: Annotated[
+        bool,
+        typer.Option("--labels", help="Let a semi-supervised detector (esad) learn from the label column."),
+    ] = False,
     quiet: Quiet = False,
 ) -> None:
     """Fit a detector on normal data and save it to one model file (or one per asset with --out-dir)."""
@@ -228,7 +232,15 @@ def fit(
     if output is None:
         raise ConfigError("--output is required with one DATA file (or give --out-dir for many assets)")
     det = make_detector(detector, seed=seed, device=device, **params)
+    if labels and not det.uses_labels:
+        raise ConfigError(
+            f"--labels: {detector} does not learn from labels; use a semi-supervised one (esad)"
+        )
     series = _read(data, time_col, channels, label_col, sort, max_gap, allow_long_gaps)
+    if labels and series.labels is None:
+        raise ConfigError(f"--labels: {data} has no label column; name it with --label-col")
+    if not labels:
+        series.labels = None  # never fitted on unless asked
     det.fit(series, verbose=not quiet)
     det.save(output)
     typer.echo(

@@ -168,3 +168,19 @@ def test_detect_and_evaluate_draw_a_page_with_plot(files, model):
     assert result.exit_code == 0 and evaluated.exists()
     plotted = invoke("plot", files / "run.csv", "--detections", files / "f.json", "-o", files / "again.html")
     assert plotted.exit_code == 0, plotted.output
+
+
+def test_labels_reach_only_a_semi_supervised_detector(files, tmp_path):
+    refused = invoke(
+        "fit", files / "normal.csv", "-o", tmp_path / "z.tsgan", "--detector", "zscore", "--labels"
+    )
+    assert refused.exit_code == 1 and "zscore does not learn from labels" in refused.stderr
+    unlabelled = invoke(
+        "fit", files / "normal.csv", "-o", tmp_path / "e.tsgan", "--detector", "esad", "--labels"
+    )
+    assert unlabelled.exit_code == 1 and "has no label column" in unlabelled.stderr
+    tiny = ["--epochs", "1", "--window", "8", "--param", "hidden=8", "--quiet"]
+    esad = invoke(
+        "fit", files / "run.csv", "-o", tmp_path / "e.tsgan", "--detector", "esad", "--labels", *tiny
+    )
+    assert esad.exit_code == 0, esad.output

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from tsgan.detectors.alad import ALAD
+from tsgan.detectors.anogan import AnoGAN
 from tsgan.detectors.base import Detection, Detector, DetectorConfig, Scores
 from tsgan.detectors.baselines import (
     PCAReconstruction,
@@ -12,18 +14,34 @@ from tsgan.detectors.baselines import (
     SeasonalResidual,
     WindowIsolationForest,
 )
+from tsgan.detectors.beatgan import BeatGAN
+from tsgan.detectors.egbad import EGBAD
+from tsgan.detectors.esad import ESAD
+from tsgan.detectors.ganomaly import GANomaly
 from tsgan.detectors.madgan import MADGAN
+from tsgan.detectors.rsmgan import RSMGAN
+from tsgan.detectors.tadgan import TadGAN
+from tsgan.detectors.usad import USAD
 from tsgan.errors import ConfigError
 
 DETECTORS: dict[str, type[Detector]] = {
     cls.name: cls
     for cls in (
         MADGAN,
+        RSMGAN,
         RandomBaseline,
         RobustZScore,
         PCAReconstruction,
         WindowIsolationForest,
         SeasonalResidual,
+        USAD,
+        BeatGAN,
+        GANomaly,
+        AnoGAN,
+        EGBAD,
+        ALAD,
+        TadGAN,
+        ESAD,
     )
 }
 
@@ -48,7 +66,16 @@ def make_detector(name: str, **params) -> Detector:
 
 __all__ = [
     "DETECTORS",
+    "USAD",
+    "BeatGAN",
+    "GANomaly",
+    "AnoGAN",
+    "EGBAD",
+    "ALAD",
+    "TadGAN",
+    "ESAD",
     "MADGAN",
+    "RSMGAN",
     "PCAReconstruction",
     "RandomBaseline",
     "RobustZScore",

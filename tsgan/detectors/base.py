@@ -82,6 +82,7 @@ class Detector:
 
     name: ClassVar[str] = ""
     config_class: ClassVar[type[DetectorConfig]] = DetectorConfig
+    uses_labels: ClassVar[bool] = False  # semi-supervised detectors learn from training labels
 
     def __init__(self, **params):
         fields = {f.name for f in dataclasses.fields(self.config_class)}
@@ -127,7 +128,8 @@ class Detector:
         return torch.device(self.config.device)
 
     def fit(self, train, verbose: bool = False) -> Detector:
-        """Fit on normal (or mostly normal) data; labels, if any, are ignored."""
+        """Fit on normal (or mostly normal) data. Labels are ignored, except by detectors with
+        `uses_labels` (ESAD), which learn from the labels of the training rows only."""
         series = as_series(train)
         cfg = self.config
         n_val = int(len(series) * cfg.val_fraction)
@@ -144,6 +146,9 @@ class Detector:
             raise InputError(f"{series.name or 'training data'}: every channel is constant; nothing to learn")
         x_train = self.scaler_.clip_values(self.scaler_.transform(series.values[:-n_val]))
         x_val = self.scaler_.transform(series.values[-n_val:])
+        # Only a semi-supervised detector sees labels, and only those of the rows it trains on.
+        has_labels = self.uses_labels and series.labels is not None
+        self._train_labels = series.labels[:-n_val] if has_labels else None
         _seed_everything(cfg.seed)
         self._fit(x_train, verbose)
         raw_val = self._calibrate(x_val, verbose)

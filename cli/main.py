@@ -435,6 +435,7 @@ def bench(
     seed: Seed = 0,
     vus_buffer: VusBuffer = 20,
     data_root: DataRoot = None,
+    threads: Annotated[int, typer.Option("--threads", help="Torch threads per cell.")] = 1,
     quiet: Quiet = False,
 ) -> None:
     """Run detectors x datasets and write a table (Markdown and CSV), VUS-PR first."""
@@ -456,7 +457,7 @@ def bench(
                 f"warning: {cell.detector} on {cell.dataset} failed: {result['error']}", fg="yellow", err=True
             )
 
-    results = run_bench(cells, out, data_root, vus_buffer, progress)
+    results = run_bench(cells, out, data_root, vus_buffer, progress, threads)
     bar.close()
     table = markdown_table(results)
     write_atomic(Path(out) / "table.md", lambda tmp: tmp.write_text(table))

@@ -77,7 +77,10 @@ def evaluate_splits(detector: str, params: dict, splits, vus_buffer: int = 20, v
     return {"metrics": means, "fit_s": fit_s, "score_s": score_s, "series": per_series, "training": training}
 
 
-def _run_cell(cell: Cell, root, vus_buffer: int, queue) -> None:
+def _run_cell(cell: Cell, root, vus_buffer: int, threads: int, queue) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
     try:
         out = evaluate_splits(cell.detector, cell.params, load_dataset(cell.dataset, root), vus_buffer)
         out["peak_mem_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -86,13 +89,15 @@ def _run_cell(cell: Cell, root, vus_buffer: int, queue) -> None:
         queue.put({"error": f"{type(exc).__name__}: {exc}"})
 
 
-def run_cell(cell: Cell, root=None, vus_buffer: int = 20) -> dict:
-    """Run one cell in a child process and return its result (or its error).
+def run_cell(cell: Cell, root=None, vus_buffer: int = 20, threads: int = 1) -> dict:
+    """Run one cell in a child process with `threads` torch threads and return its result (or error).
+    One thread by default: timings stay comparable, and torch's spinning threads do not thrash a
+    machine that is busy with something else (measured: 40x slower per step on a loaded 2-core box).
 
     The child is spawned, not forked: a fork of a process whose torch thread pool has run can deadlock."""
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    process = context.Process(target=_run_cell, args=(cell, root, vus_buffer, queue))
+    process = context.Process(target=_run_cell, args=(cell, root, vus_buffer, threads, queue))
     process.start()
     while True:
         try:
@@ -106,7 +111,9 @@ def run_cell(cell: Cell, root=None, vus_buffer: int = 20) -> dict:
     return {"detector": cell.detector, "dataset": cell.dataset, "params": cell.params, **result}
 
 
-def run_bench(cells: list[Cell], folder: Path, root=None, vus_buffer: int = 20, progress=None) -> list[dict]:
+def run_bench(
+    cells: list[Cell], folder: Path, root=None, vus_buffer: int = 20, progress=None, threads: int = 1
+) -> list[dict]:
     """Run every cell not already stored under `folder/cells/` and return all results."""
     store = Path(folder) / "cells"
     results = []
@@ -115,7 +122,7 @@ def run_bench(cells: list[Cell], folder: Path, root=None, vus_buffer: int = 20, 
         if path.exists():
             result = json.loads(path.read_text())
         else:
-            result = run_cell(cell, root, vus_buffer)
+            result = run_cell(cell, root, vus_buffer, threads)
             if "error" not in result:
                 write_json_atomic(result, path)
         results.append(result)

@@ -30,6 +30,7 @@ from tsgan_cli.scale import (
     many_mode,
     one_input,
 )
+from tsgan_cli.stream import pmu_serve, simulate, stream
 
 app = typer.Typer(
     help="Find anomalies in multivariate time series with GANs: when, on which channels, how sure.",
@@ -466,6 +467,10 @@ def bench(
 
 
 app.command(name="plot")(handles_errors(plot))
+# Streaming commands live in cli/stream.py and wrap themselves in handles_errors when they run.
+app.add_typer(simulate, name="simulate")
+app.command("pmu-serve")(pmu_serve)
+app.command("stream")(stream)
 
 
 def scores_table(scores, series) -> pl.DataFrame:

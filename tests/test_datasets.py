@@ -129,6 +129,58 @@ def test_pmu_events_present_labelled_and_physical():
     assert window.min() < 0.9 * np.median(before)
 
 
+def test_pmu_events_change_only_their_labelled_channels():
+    dirty = make_pmu(120.0, n_events=2 * len(PMU_EVENTS), seed=11)
+    clean = make_pmu(120.0, events=False, seed=11)
+    changed = np.abs(dirty.values - clean.values) > 1e-9
+    assert not (changed & (dirty.channel_labels == 0)).any(), "a channel changed outside its labels"
+    for a in dirty.meta["anomalies"]:
+        cols = [dirty.channels.index(c) for c in a["channels"]]
+        assert changed[a["start"] : a["end"] + 1, cols].any(axis=0).all(), (
+            f"{a} left a labelled channel as is"
+        )
+
+
+def _event(kind: str, seed: int = 3):
+    """One event of `kind` in 30 s of PMU data, the same data without it, and the event's rows."""
+    dirty = make_pmu(30.0, n_events=1, seed=seed, kinds=[kind])
+    clean = make_pmu(30.0, events=False, seed=seed)
+    (a,) = dirty.meta["anomalies"]
+    rows = slice(a["start"], a["end"] + 1)
+    return dirty.values[rows], clean.values[rows], a, lambda name: dirty.channels.index(name)
+
+
+def test_pmu_swell_motor_start_and_pv_trip_are_physical():
+    x, c, a, col = _event("voltage_swell")
+    phases = sorted({ch[1] for ch in a["channels"]})
+    assert 1 <= len(phases) <= 2 and all(
+        x[:, col(f"V{p}_mag")].max() > 1.07 * c[:, col(f"V{p}_mag")].max() for p in phases
+    )
+    x, c, a, col = _event("motor_start")
+    ia, va = col("IA_mag"), col("VA_mag")
+    assert x[:, ia].max() > 1.2 * c[:, ia].max() and x[:, va].min() < 0.995 * c[:, va].min()  # inrush, dip
+    x, c, a, col = _event("pv_trip")
+    assert x[:, ia].mean() > 1.05 * c[:, ia].mean() and x[:, va].mean() < c[:, va].mean()
+
+
+def test_pmu_frequency_excursion_and_phase_angle_jump_move_the_angles():
+    for kind in ("frequency_excursion", "phase_angle_jump"):
+        x, c, a, col = _event(kind)
+        f, angle = col("freq"), col("VB_ang")
+        shift = (x[:, angle] - c[:, angle] + 180) % 360 - 180
+        assert {"freq", "rocof", "VB_ang", "IC_ang"} <= set(a["channels"])
+        assert np.abs(x[:, f] - c[:, f]).max() > 0.02  # 40 noise sigmas
+        assert np.abs(shift).max() > 2.0 and abs(shift[-1]) < 0.5  # the angles return by the end
+    assert np.abs(shift[len(shift) // 2]) > 2.5  # the jump holds in between
+
+
+def test_pmu_event_kinds_can_be_chosen():
+    s = make_pmu(30.0, n_events=4, seed=2, kinds=["voltage_sag", "pv_trip"])
+    assert {a["kind"] for a in s.meta["anomalies"]} == {"voltage_sag", "pv_trip"}
+    with pytest.raises(ConfigError, match="unknown PMU event kinds"):
+        make_pmu(10.0, kinds=["tornado"])
+
+
 def test_pmu_without_events_and_an_hour_in_seconds():
     assert make_pmu(5.0, events=False).labels.sum() == 0
     t0 = time.perf_counter()

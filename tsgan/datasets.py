@@ -16,7 +16,7 @@ import math
 import os
 import re
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -317,10 +317,98 @@ def _oscillation(x: np.ndarray, ctx: Context) -> list[int]:
     return vm + im
 
 
+def _voltage_swell(x: np.ndarray, ctx: Context) -> list[int]:
+    """The healthy phases of a ground fault elsewhere: 1-2 phases rise 8-25% with 2-frame edges, their
+    (constant-impedance) load current rises with them and their angle moves forward by up to 5 degrees."""
+    phases = ctx.rng.choice(3, size=int(ctx.rng.integers(1, 3)), replace=False)
+    rise = ctx.rng.uniform(0.08, 0.25, len(phases)) * _ramp(len(x), 2)
+    for quantity in "VI":
+        x[:, _phase_cols(ctx, quantity, phases, "mag")] *= 1.0 + rise
+        x[:, _phase_cols(ctx, quantity, phases, "ang")] += ctx.rng.uniform(5, 20, len(phases)) * rise
+    return [c for q in "VI" for part in ("mag", "ang") for c in _phase_cols(ctx, q, phases, part)]
+
+
+def _add_current(x: np.ndarray, ctx: Context, amps: np.ndarray, lag: np.ndarray) -> None:
+    """Add a current of `amps` (rows, 1) lagging each phase voltage by `lag` degrees to all three phases."""
+    im, ia = _phase_cols(ctx, "I", range(3), "mag"), _phase_cols(ctx, "I", range(3), "ang")
+    va = _phase_cols(ctx, "V", range(3), "ang")
+    current = x[:, im] * np.exp(1j * np.deg2rad(x[:, ia])) + amps * np.exp(1j * np.deg2rad(x[:, va] - lag))
+    x[:, im], x[:, ia] = np.abs(current), np.rad2deg(np.angle(current))
+
+
+def _motor_start(x: np.ndarray, ctx: Context) -> list[int]:
+    """A large induction motor starting: a locked-rotor inrush of 30-100% of the feeder current at a 66-78
+    degree lag (power factor 0.2-0.4) on all three phases, held while the motor accelerates (40-70% of
+    the event), then falling away as it reaches speed; the voltage dips 1-4% with the inrush."""
+    vm = _phase_cols(ctx, "V", range(3), "mag")
+    im = _phase_cols(ctx, "I", range(3), "mag")
+    k = np.arange(len(x))
+    accelerate = ctx.rng.uniform(0.4, 0.7) * len(x)
+    fall = np.clip((k - accelerate) / max(len(x) - accelerate, 1.0), 0.0, 1.0)
+    envelope = (np.minimum((k + 1) / 2, 1.0) * (1.0 + np.cos(np.pi * fall)) / 2)[:, None]
+    inrush = ctx.rng.uniform(0.3, 1.0) * np.median(x[:, im]) * envelope
+    x[:, vm] *= 1.0 - ctx.rng.uniform(0.01, 0.04) * envelope
+    _add_current(x, ctx, inrush, ctx.rng.uniform(66, 78))
+    return vm + im + _phase_cols(ctx, "I", range(3), "ang")
+
+
+def _pv_trip(x: np.ndarray, ctx: Context) -> list[int]:
+    """A PV plant's inverters trip: the 10-40% of the load current they supplied (in phase with the
+    voltage) now comes through the feeder head on all phases, and the voltage they held up drops 0.3-1.5%;
+    they reconnect with a ramp over the last 30-50% of the event."""
+    vm = _phase_cols(ctx, "V", range(3), "mag")
+    im = _phase_cols(ctx, "I", range(3), "mag")
+    k = np.arange(len(x))
+    ramp_from = (1.0 - ctx.rng.uniform(0.3, 0.5)) * len(x)
+    envelope = np.clip(np.minimum((k + 1) / 2, (len(x) - k) / (len(x) - ramp_from)), 0.0, 1.0)[:, None]
+    x[:, vm] *= 1.0 - ctx.rng.uniform(0.003, 0.015) * envelope
+    _add_current(x, ctx, ctx.rng.uniform(0.1, 0.4) * np.median(x[:, im]) * envelope, np.zeros(1))
+    return vm + im + _phase_cols(ctx, "I", range(3), "ang")
+
+
+def _angle_change(x: np.ndarray, ctx: Context, df: np.ndarray) -> list[int]:
+    """Add a frequency change df (rows,) in Hz: freq moves by df, rocof by its slope, and every phasor
+    angle by its running integral (angles are measured against a fixed 60 Hz reference)."""
+    angles = [ctx.channels.index(f"{q}{p}_ang") for q in "VI" for p in _PHASES]
+    f, rocof = ctx.cols("freq", "rocof")
+    x[:, f] += df
+    x[:, rocof] += np.gradient(df) * ctx.rate if len(x) > 1 else 0.0
+    x[:, angles] += (360.0 * np.cumsum(df) / ctx.rate)[:, None]
+    return angles + [f, rocof]
+
+
+def _frequency_excursion(x: np.ndarray, ctx: Context) -> list[int]:
+    """A generation-load imbalance on the bulk grid: frequency swings 30-150 mHz down and back up as
+    governors respond (a Hann-windowed sine period, so the angles that drift with it return), rocof with
+    it; seen alike by every phasor angle."""
+    k = np.arange(len(x))
+    swing = -np.sin(2 * np.pi * k / len(x)) * np.hanning(len(x))
+    return _angle_change(x, ctx, ctx.rng.uniform(0.03, 0.15) * swing)
+
+
+def _phase_angle_jump(x: np.ndarray, ctx: Context) -> list[int]:
+    """A switching upstream (a parallel path opening, then closing again): every angle steps by 3-15
+    degrees either way and the voltage by 0.5-2%, with the frequency and rocof spikes a PMU reports when
+    the phase steps within two frames."""
+    vm = _phase_cols(ctx, "V", range(3), "mag")
+    step = ctx.signs(1)[0] * ctx.rng.uniform(3, 15)
+    edge = min(2, len(x) // 2)
+    df = np.zeros(len(x))
+    df[:edge] = step / 360.0 * ctx.rate / max(edge, 1)
+    df[len(x) - edge :] -= step / 360.0 * ctx.rate / max(edge, 1)
+    x[:, vm] *= 1.0 + ctx.signs(1)[0] * ctx.rng.uniform(0.005, 0.02) * _ramp(len(x), edge)
+    return vm + _angle_change(x, ctx, df)
+
+
 PMU_EVENTS: dict[str, AnomalyKind] = {
     "voltage_sag": AnomalyKind((0.05, 0.5), _voltage_sag),
     "capacitor_switching": AnomalyKind((1.0, 5.0), _capacitor_switching),
     "oscillation": AnomalyKind((1.0, 4.0), _oscillation),
+    "voltage_swell": AnomalyKind((0.05, 0.5), _voltage_swell),
+    "motor_start": AnomalyKind((1.0, 5.0), _motor_start),
+    "pv_trip": AnomalyKind((2.0, 8.0), _pv_trip),
+    "frequency_excursion": AnomalyKind((2.0, 8.0), _frequency_excursion),
+    "phase_angle_jump": AnomalyKind((0.2, 2.0), _phase_angle_jump),
 }
 
 
@@ -338,17 +426,25 @@ def make_pmu(
     n_events: int = 3,
     seed: int = 0,
     station: str = "PMU1",
+    kinds: Sequence[str] | None = None,
 ) -> Series:
     """A micro-PMU stream on a 7.2 kV (line-to-neutral), 60 Hz feeder with labelled events.
 
     Channels: VA_mag, VA_ang, VB_mag, ..., IC_ang (volts, amperes, degrees in (-180, 180] against a 60 Hz
     reference), freq (Hz) and rocof (Hz/s), at `rate` frames per second. The station name fixes the
     feeder (phase imbalance, load level, power factor); `seed` draws the load variation, noise and events.
-    Events come from `PMU_EVENTS` and are listed in `meta["anomalies"]` like industrial anomalies.
+    Events are drawn from `PMU_EVENTS` (or only its `kinds`) and are listed in `meta["anomalies"]` like
+    industrial anomalies.
     """
     rows = int(round(seconds * rate))
     if rows < 2:
         raise ConfigError(f"seconds * rate must give at least 2 frames, got {seconds} s at {rate} fps")
+    unknown = sorted(set(kinds or ()) - set(PMU_EVENTS))
+    if unknown or (kinds is not None and not kinds):
+        raise ConfigError(
+            f"unknown PMU event kinds {unknown or '(none given)'}; known: {', '.join(PMU_EVENTS)}"
+        )
+    chosen = {k: PMU_EVENTS[k] for k in kinds} if kinds is not None else PMU_EVENTS
     feeder = np.random.default_rng([_PLANT_SEED, zlib.crc32(station.encode())])
     v_level = _V_NOMINAL * feeder.uniform(0.99, 1.02) * (1 + feeder.normal(0, 0.004, 3))
     i_level = feeder.uniform(200, 400) * (1 + feeder.normal(0, 0.04, 3))
@@ -382,7 +478,7 @@ def make_pmu(
     )  # columns in PMU_CHANNELS order
 
     ctx = Context(rng, list(PMU_CHANNELS), values.std(axis=0), float(rate))
-    labels, channel_labels, records = _inject(values, PMU_EVENTS, n_events if events else 0, ctx, rate)
+    labels, channel_labels, records = _inject(values, chosen, n_events if events else 0, ctx, rate)
     angles = [i for i, c in enumerate(PMU_CHANNELS) if c.endswith("_ang")]
     values[:, angles] = _wrap_degrees(values[:, angles])
     return Series(
@@ -415,6 +511,10 @@ def _write_csv(series: Series, path: Path, decimals: int) -> None:
     tmp.replace(path)
 
 
+# The shipped PMU sample keeps the generator's first three event kinds, one of each.
+_SAMPLE_PMU_KINDS = ("voltage_sag", "capacitor_switching", "oscillation")
+
+
 def write_samples(folder: str | Path) -> list[Path]:
     """(Re)make the sample files of datasets/samples: industrial train/test and a short micro-PMU stream."""
     folder = Path(folder)
@@ -422,7 +522,7 @@ def write_samples(folder: str | Path) -> list[Path]:
     samples = [
         ("industrial_train.csv", make_industrial(3000, 8, anomalies=False, seed=1), 4),
         ("industrial_test.csv", make_industrial(2000, 8, start="2026-01-03 02:00", seed=2), 4),
-        ("pmu_sample.csv", make_pmu(10.0, n_events=3, seed=1), 5),
+        ("pmu_sample.csv", make_pmu(10.0, n_events=3, seed=1, kinds=_SAMPLE_PMU_KINDS), 5),
     ]
     for name, series, decimals in samples:
         _write_csv(series, folder / name, decimals)

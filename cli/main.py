@@ -103,7 +103,11 @@ DataRoot = Annotated[
 
 # Options shared by the commands that train a detector.
 Detector = Annotated[
-    str, typer.Option("--detector", help="Detector: madgan, rsmgan, tadgan, usad, beatgan, ganomaly, egbad, alad, anogan, esad, or a baseline.")
+    str,
+    typer.Option(
+        "--detector",
+        help="Detector: madgan, rsmgan, tadgan, usad, beatgan, ganomaly, egbad, alad, anogan, esad, pca...",
+    ),
 ]
 Objective = Annotated[
     str | None, typer.Option("--objective", help="Adversarial objective: bce, mim or wgan-gp.")

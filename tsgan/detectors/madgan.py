@@ -41,6 +41,7 @@ from tqdm.auto import tqdm
 from tsgan.detectors.base import Detector, DetectorConfig
 from tsgan.errors import ConfigError
 from tsgan.nn import SequenceDiscriminator, SequenceEncoder, SequenceGenerator
+from tsgan.nn.state import load_networks, networks_state
 from tsgan.objectives import get_objective, gradient_penalty
 from tsgan.preprocess import robust_stats
 from tsgan.scoring import INVERSIONS, dr_score, invert
@@ -237,20 +238,14 @@ class MADGAN(Detector):
     # --- saving ------------------------------------------------------------------------------------
 
     def _state(self) -> dict[str, torch.Tensor]:
-        state = {
-            f"{name}.{key}": value
-            for name, net in self._networks().items()
-            for key, value in net.state_dict().items()
-        }
+        state = networks_state(self._networks())
         for key in ("res_center_", "res_scale_", "dis_center_", "dis_scale_"):
             state[key] = torch.as_tensor(np.atleast_1d(getattr(self, key)), dtype=torch.float32)
         return state
 
     def _load_state(self, state: dict[str, torch.Tensor]) -> None:
         self._build(int(self.scaler_.active_.sum()))
-        for name, net in self._networks().items():
-            prefix = f"{name}."
-            net.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
+        load_networks(self._networks(), state)
         for key in ("res_center_", "res_scale_", "dis_center_", "dis_scale_"):
             value = state[key].numpy()
             setattr(self, key, value if key.startswith("res") else value[0])

@@ -57,6 +57,7 @@ from tqdm.auto import tqdm
 from tsgan.detectors.base import Detection, Detector, DetectorConfig
 from tsgan.errors import ConfigError, InputError
 from tsgan.nn.convlstm import MatrixCritic, MatrixDecoder, MatrixEncoder
+from tsgan.nn.state import load_networks, networks_state
 from tsgan.objectives import get_objective, gradient_penalty
 from tsgan.series import Series, as_series
 from tsgan.signatures import DEFAULT_SCALES, channel_groups, check_scales, grouped, signature_matrices
@@ -424,11 +425,7 @@ class RSMGAN(Detector):
     # --- saving ------------------------------------------------------------------------------------
 
     def _state(self) -> dict[str, torch.Tensor]:
-        state = {
-            f"{name}.{key}": value
-            for name, net in self._networks().items()
-            for key, value in net.state_dict().items()
-        }
+        state = networks_state(self._networks())
         state["groups"] = torch.from_numpy(self.groups_)
         state["theta"] = self.theta_
         state["period"] = torch.tensor([self.period_])
@@ -436,8 +433,6 @@ class RSMGAN(Detector):
 
     def _load_state(self, state: dict[str, torch.Tensor]) -> None:
         self._build(state["groups"].numpy())
-        for name, net in self._networks().items():
-            prefix = f"{name}."
-            net.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
+        load_networks(self._networks(), state)
         self.theta_ = state["theta"]
         self.period_ = int(state["period"][0])

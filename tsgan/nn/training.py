@@ -38,6 +38,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from tsgan.errors import ConfigError, InputError
+from tsgan.nn.state import load_networks, networks_state
 from tsgan.objectives import Objective, get_objective, gradient_penalty
 from tsgan.preprocess import robust_stats
 from tsgan.windows import FOLDS, fold, sliding_windows, window_starts
@@ -321,19 +322,13 @@ class WindowedGAN:
     # --- saving ------------------------------------------------------------------------------------
 
     def _state(self) -> dict[str, torch.Tensor]:
-        state = {
-            f"{name}.{key}": value
-            for name, net in self._networks().items()
-            for key, value in net.state_dict().items()
-        }
+        state = networks_state(self._networks())
         for key, value in self.arrays_.items():
             state[f"arrays.{key}"] = torch.from_numpy(np.ascontiguousarray(value))
         return state
 
     def _load_state(self, state: dict[str, torch.Tensor]) -> None:
         self._build(int(self.scaler_.active_.sum()))
-        for name, net in self._networks().items():
-            prefix = f"{name}."
-            net.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
+        load_networks(self._networks(), state)
         set_training(self._networks(), False)
         self.arrays_ = {k[len("arrays.") :]: v.numpy() for k, v in state.items() if k.startswith("arrays.")}

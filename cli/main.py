@@ -443,12 +443,14 @@ def bench(
     threads: Annotated[int, typer.Option("--threads", help="Torch threads per cell.")] = 1,
     quiet: Quiet = False,
 ) -> None:
-    """Run detectors x datasets and write a table (Markdown and CSV), VUS-PR first."""
+    """Run detectors x datasets and write a table (Markdown and CSV, VUS-PR first) and a chart of it."""
     from tqdm.auto import tqdm
 
     from tsgan.bench import Cell, csv_rows, markdown_table, run_bench
+    from tsgan.bench_chart import bench_figure
     from tsgan.detectors import params_for
     from tsgan.io import write_atomic, write_table_atomic
+    from tsgan.plot import write_html
 
     options = _training_options(objective, epochs, window, stride, inversion, threshold, param)
     options["seed"] = seed
@@ -467,7 +469,9 @@ def bench(
     table = markdown_table(results)
     write_atomic(Path(out) / "table.md", lambda tmp: tmp.write_text(table))
     write_table_atomic(pl.DataFrame(csv_rows(results)), Path(out) / "table.csv")
+    write_html(bench_figure(results), Path(out) / "chart.html")
     typer.echo(table)
+    typer.echo(f"table.md, table.csv and chart.html written to {out}", err=True)
 
 
 app.command(name="plot")(handles_errors(plot))

@@ -36,7 +36,8 @@ def plot(
         typer.Option("--channel-scores", help="Also draw the drawn channels' own scores (needs --scores)."),
     ] = False,
     png: Annotated[
-        Path | None, typer.Option("--png", help="Also write a PNG image here (needs: pip install kaleido).")
+        Path | None,
+        typer.Option("--png", help="Also write a PNG image here (needs the png extra and Chromium)."),
     ] = None,
     max_points: Annotated[
         int,

@@ -217,12 +217,23 @@ def stream(
     threads: Annotated[
         int | None, typer.Option("--threads", help="torch threads (default: torch's).")
     ] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option("--plot", help="Keep rewriting this HTML page with the last minutes and the events."),
+    ] = None,
+    plot_minutes: Annotated[
+        float, typer.Option("--plot-minutes", help="Minutes of each PMU's score on the --plot page.")
+    ] = 5.0,
+    plot_every: Annotated[
+        float, typer.Option("--plot-every", help="Seconds between rewrites of the --plot page.")
+    ] = 5.0,
     verbose: Verbose = False,
 ) -> None:
     """Detect events in live PMU streams with a fitted model: one JSON line per event, flushed at once."""
     from tsgan.artifacts import load_detector
+    from tsgan.stream.live import LivePage
     from tsgan.stream.online import OnlineDetector
-    from tsgan.stream.runner import EventLines, ScoreLog, run
+    from tsgan.stream.runner import EventLines, ScoreLog, fan_out, run
     from tsgan.stream.sources import open_sources
 
     _log_to_stderr(verbose)
@@ -240,6 +251,7 @@ def stream(
         if scores_out
         else None
     )
+    live = LivePage(plot, minutes=plot_minutes, every=plot_every) if plot else None
     online = OnlineDetector(
         det,
         hop=hop,
@@ -251,15 +263,20 @@ def stream(
         init_scores=init_scores,
         quiet_period=quiet_period,
         min_frames=min_frames,
-        on_scores=log,
+        on_scores=fan_out(log, live and live.on_scores),
     )
     sink = EventLines(events_out)
+    emit = fan_out(sink.write, live and live.on_event)
+    if live is not None:
+        live.start()
     try:
-        summary = run(online, sources, sink.write, duration=duration)
+        summary = run(online, sources, emit, duration=duration)
     finally:
         sink.close()
         if log is not None:
             log.close()
+        if live is not None:
+            live.close()
     typer.echo(_summary_line(summary), err=True)
 
 

@@ -144,6 +144,8 @@ def test_bench_writes_a_table_and_does_not_recompute_finished_cells(tmp_path):
     table = (tmp_path / "table.md").read_text()
     assert "| zscore | skab/valve2 |" in table and "| random | skab/valve2 |" in table
     assert pl.read_csv(tmp_path / "table.csv").height == 2
+    chart = (tmp_path / "chart.html").read_text()
+    assert "VUS-PR (threshold-free)" in chart and '"zscore"' in chart and "valve2" in chart
     cells = sorted((tmp_path / "cells").iterdir())
     stamps = [p.stat().st_mtime_ns for p in cells]
     assert invoke(*args).exit_code == 0

@@ -233,9 +233,9 @@ def test_png_without_kaleido_says_how_to_install_it_and_writes_nothing(
     tmp_path, series, intervals, monkeypatch
 ):
     monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
-    with pytest.raises(ConfigError, match="pip install kaleido"):
+    with pytest.raises(ConfigError, match=r"pip install 'tsgan\[png\]'"):
         write_png(figure(series, intervals), tmp_path / "r.png")
-    with pytest.raises(ConfigError, match="pip install kaleido"):
+    with pytest.raises(ConfigError, match=r"pip install 'tsgan\[png\]'"):
         write_report(series, intervals, None, tmp_path / "r.html", png=tmp_path / "r.png")
     assert list(tmp_path.iterdir()) == []
 

@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tsgan.errors import ConfigError
 from tsgan.events import Interval
-from tsgan.plot import DETECTED, LABELLED, write_report
+from tsgan.plot import DETECTED, LABELLED, write_png, write_report
 from tsgan.series import Series
 
 pytestmark = pytest.mark.browser
@@ -161,3 +162,20 @@ def test_screenshot_of_the_page(chromium, report):
     )
     assert shot.is_file(), done.stderr[-1000:]
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+
+
+def test_png_export_renders_with_kaleido_and_chromium(chromium, report, tmp_path):
+    folder, fig, _ = report
+    write_png(fig, tmp_path / "report.png", width=900)
+    image = (tmp_path / "report.png").read_bytes()
+    assert image[:8] == b"\x89PNG\r\n\x1a\n"
+    assert int.from_bytes(image[16:20], "big") == 900  # the IHDR width
+    assert [p.name for p in tmp_path.iterdir()] == ["report.png"]  # no temporary file left
+
+
+def test_png_export_without_a_browser_says_what_to_install_and_writes_nothing(report, tmp_path, monkeypatch):
+    _, fig, _ = report
+    monkeypatch.setenv("BROWSER_PATH", str(tmp_path / "no-such-chrome"))
+    with pytest.raises(ConfigError, match="needs Chrome or Chromium.*apt install chromium"):
+        write_png(fig, tmp_path / "report.png")
+    assert list(tmp_path.iterdir()) == []

@@ -246,7 +246,8 @@ def test_serve_and_stream_commands_end_to_end(tmp_path):
         result = runner.invoke(
             app,
             ["stream", "-m", str(model), "--source", source, "--calibration", str(normal),
-             "--events-out", str(events), "--duration", "12", "--scores-out", scores],
+             "--events-out", str(events), "--duration", "12", "--scores-out", scores,
+             "--plot", str(tmp_path / "live.html"), "--plot-every", "1"],
         )  # fmt: skip
         assert result.exit_code == 0, result.output
         assert server.wait(timeout=30) == 0
@@ -264,3 +265,6 @@ def test_serve_and_stream_commands_end_to_end(tmp_path):
 
     scores = pl.read_parquet(tmp_path / "scores.parquet")
     assert scores.height > 0.8 * 8 * RATE and "score_VA_mag" in scores.columns
+    page = (tmp_path / "live.html").read_text()
+    assert "PMU1 (IDCODE 1)" in page and "location.reload()" in page
+    assert f"1 PMUs, {len(found)} events so far" in page

@@ -10,7 +10,8 @@ Big series stay usable: a trace longer than `max_points` is cut into buckets and
 minimum and maximum rows are kept, at their own x positions, so every spike survives exactly; the title
 says when this happened and by how much.
 
-`write_html` writes a self-contained page (plotly.js embedded, works offline); `write_png` needs kaleido.
+`write_html` writes a self-contained page (plotly.js embedded, works offline); `write_png` needs the `png`
+extra (kaleido) and Chrome or Chromium to render with.
 """
 
 from __future__ import annotations
@@ -127,18 +128,34 @@ def figure(
     return fig
 
 
-def write_html(fig: go.Figure, path: str | Path) -> None:
-    """Write `fig` as one self-contained HTML page (plotly.js embedded, no network needed), atomically."""
+def write_html(fig: go.Figure, path: str | Path, reload_every: float | None = None) -> None:
+    """Write `fig` as one self-contained HTML page (plotly.js embedded, no network needed), atomically.
+
+    reload_every: seconds after which the page reloads itself in the browser (for a page rewritten live).
+    """
+    reload = (
+        None if reload_every is None else f"setTimeout(() => location.reload(), {reload_every * 1000:.0f});"
+    )
     write_atomic(
         Path(path),
-        lambda tmp: fig.write_html(tmp, include_plotlyjs=True, full_html=True, config={"displaylogo": False}),
+        lambda tmp: fig.write_html(
+            tmp, include_plotlyjs=True, full_html=True, config={"displaylogo": False}, post_script=reload
+        ),
     )
 
 
 def write_png(fig: go.Figure, path: str | Path, width: int = 1400) -> None:
-    """Write `fig` as a PNG image, atomically. Needs the optional kaleido package (and Chrome)."""
+    """Write `fig` as a PNG image, atomically. Needs the `png` extra (kaleido) and Chrome or Chromium."""
     _check_kaleido(path)
-    write_atomic(Path(path), lambda tmp: fig.write_image(tmp, format="png", width=width))
+    try:
+        write_atomic(Path(path), lambda tmp: fig.write_image(tmp, format="png", width=width))
+    except RuntimeError as e:
+        if "Chrome" not in str(e):  # plotly's word for kaleido not finding a browser to render with
+            raise
+        raise ConfigError(
+            f"{path}: writing PNG needs Chrome or Chromium, and none was found: install one (on Debian: "
+            "apt install chromium), or run plotly_get_chrome, or set BROWSER_PATH to its executable"
+        ) from e
 
 
 def write_report(
@@ -239,8 +256,8 @@ def _check_kaleido(path: str | Path) -> None:
     """Refuse to write a PNG, before anything is written, when kaleido is missing."""
     if importlib.util.find_spec("kaleido") is None:
         raise ConfigError(
-            f"{path}: writing PNG needs the kaleido package: pip install kaleido "
-            "(then plotly_get_chrome if no Chrome is installed); or write HTML only"
+            f"{path}: writing PNG needs the kaleido package: pip install 'tsgan[png]' (or pip install "
+            "kaleido), and Chrome or Chromium; or write HTML only"
         )
 
 

@@ -105,6 +105,20 @@ class ScoreLog:
         os.replace(self._tmp, self.path)
 
 
+def fan_out(*callbacks: Callable | None) -> Callable | None:
+    """One callback that calls each of `callbacks` (the Nones left out) with the same arguments; None if
+    none is left. Lets a score or an event go to several outputs (log, page, lines) at once."""
+    chosen = [c for c in callbacks if c is not None]
+    if len(chosen) <= 1:
+        return chosen[0] if chosen else None
+
+    def call_each(*args) -> None:
+        for callback in chosen:
+            callback(*args)
+
+    return call_each
+
+
 @contextmanager
 def stop_on_signals(stop: threading.Event):
     """SIGINT and SIGTERM set `stop` (in the main thread; elsewhere signals are left alone)."""

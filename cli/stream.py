@@ -23,6 +23,7 @@ from typing import Annotated
 import typer
 
 from tsgan.errors import ConfigError
+from tsgan_cli.scale import RayAddress
 
 
 def _handled(command):
@@ -227,6 +228,16 @@ def stream(
     plot_every: Annotated[
         float, typer.Option("--plot-every", help="Seconds between rewrites of the --plot page.")
     ] = 5.0,
+    engine: Annotated[
+        str, typer.Option("--engine", help="local (this process) or ray (PMUs dealt out to Ray actors).")
+    ] = "local",
+    actors: Annotated[
+        int | None,
+        typer.Option(
+            "--actors", help="With --engine ray: actors (default: one per CPU, at most one per PMU)."
+        ),
+    ] = None,
+    ray_address: RayAddress = None,
     verbose: Verbose = False,
 ) -> None:
     """Detect events in live PMU streams with a fitted model: one JSON line per event, flushed at once."""
@@ -235,42 +246,55 @@ def stream(
     from tsgan.stream.online import OnlineDetector
     from tsgan.stream.runner import EventLines, ScoreLog, fan_out, run
     from tsgan.stream.sources import open_sources
+    from tsgan.stream.workers import run_on_ray
 
     _log_to_stderr(verbose)
+    if engine not in ("local", "ray"):
+        raise ConfigError(f"--engine {engine!r}: use local or ray")
     if threads is not None:
         import torch
 
         torch.set_num_threads(threads)
     det = load_detector(model)
-    sources = [s for spec in source for s in open_sources(spec)]
-    if not sources:
+    opened = [s for spec in source for s in open_sources(spec)]
+    if not opened:
         raise ConfigError("no source given: use --source c37118://HOST:PORT (or csv-tail://, stdin://)")
     init_scores = _validation_scores(det, calibration) if calibration is not None else None
-    log = (
-        ScoreLog(scores_out, [c for c, a in zip(det.channels_, det.scaler_.active_, strict=True) if a])
-        if scores_out
-        else None
-    )
+    options = {
+        "hop": hop,
+        "window": window,
+        "threshold": threshold,
+        "q": q,
+        "depth": depth,
+        "init_seconds": init_seconds,
+        "quiet_period": quiet_period,
+        "min_frames": min_frames,
+    }
+    online = OnlineDetector(det, **options, init_scores=init_scores)  # options checked before streaming
     live = LivePage(plot, minutes=plot_minutes, every=plot_every) if plot else None
-    online = OnlineDetector(
-        det,
-        hop=hop,
-        window=window,
-        threshold=threshold,
-        q=q,
-        depth=depth,
-        init_seconds=init_seconds,
-        init_scores=init_scores,
-        quiet_period=quiet_period,
-        min_frames=min_frames,
-        on_scores=fan_out(log, live and live.on_scores),
-    )
     sink = EventLines(events_out)
     emit = fan_out(sink.write, live and live.on_event)
+    log = ScoreLog(scores_out, online.channels) if scores_out and engine == "local" else None
     if live is not None:
         live.start()
     try:
-        summary = run(online, sources, emit, duration=duration)
+        if engine == "ray":
+            summary = run_on_ray(
+                model,
+                source,
+                emit,
+                options=options,
+                actors=actors,
+                address=ray_address,
+                duration=duration,
+                init_scores=init_scores,
+                scores_out=scores_out,
+                on_point_scores=live and live.add_scores,
+                threads=threads or 1,
+            )
+        else:
+            online.on_scores = fan_out(log, live and live.on_scores)
+            summary = run(online, opened, emit, duration=duration)
     finally:
         sink.close()
         if log is not None:
@@ -278,6 +302,8 @@ def stream(
         if live is not None:
             live.close()
     typer.echo(_summary_line(summary), err=True)
+    for path in summary.get("score_files", []):
+        typer.echo(f"scores of one actor's PMUs written to {path}", err=True)
 
 
 def _validation_scores(det, path: Path):
@@ -293,8 +319,9 @@ def _validation_scores(det, path: Path):
 def _summary_line(summary: dict) -> str:
     n = summary | summary.get("sources", {})
     return (
-        f"stream: {n.get('frames', 0)} frames from {n['stations']} PMUs in {n['wall_s']} s, "
-        f"{n.get('scored', 0)} scored, {n.get('events', 0)} events, {n.get('gaps', 0)} gaps, "
+        f"stream: {n.get('frames', 0)} frames from {n['stations']} PMUs in {n['wall_s']} s"
+        + (f" on {n['actors']} Ray actors, " if "actors" in n else ", ")
+        + f"{n.get('scored', 0)} scored, {n.get('events', 0)} events, {n.get('gaps', 0)} gaps, "
         f"{n.get('duplicates', 0) + n.get('out_of_order', 0)} repeated or late frames dropped, "
         f"{n.get('bad_crc', 0)} bad CRC, {n.get('bad_size', 0)} bad size, {n.get('bad_lines', 0)} bad lines, "
         f"{n.get('reconnects', 0)} reconnections; " + _latency(n["latency_ms"])

@@ -1,10 +1,11 @@
 """Many assets: manifests and globs, the joblib and Ray engines, skipping on rerun, failures that do not stop
-the others, the many-asset fit/detect of the command line, and the Ray model actor."""
+the others, the many-asset fit/detect of the command line, the model actor, and PMU streams on Ray actors."""
 
 import functools
 import importlib.util
 import json
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,8 @@ import polars as pl
 import pytest
 import typer
 
+from tsgan.datasets import make_pmu
+from tsgan.detectors import PCAReconstruction
 from tsgan.errors import ConfigError, InputError
 from tsgan.scale import (
     ModelActor,
@@ -21,8 +24,9 @@ from tsgan.scale import (
     fit_task,
     read_manifest,
     run_assets,
-    start_model_actor,
 )
+from tsgan.stream import PmuServer, simulated_feeds, truth
+from tsgan.stream.workers import deal_sources, run_on_ray
 from tsgan_cli.scale import detect_many, fit_many, many_mode, one_input
 
 HAS_RAY = importlib.util.find_spec("ray") is not None
@@ -235,15 +239,63 @@ def test_model_actor_scores_like_the_model(tmp_path):
     np.testing.assert_allclose(point, channel.max(axis=1))
 
 
+def test_sources_are_dealt_out_pmu_by_pmu():
+    shares = deal_sources(["c37118://h:1,h:2,h:3", "csv-tail://x.csv"], 2)
+    assert shares == [["c37118://h:1,h:3"], ["c37118://h:2", "csv-tail://x.csv"]]
+    assert deal_sources(["c37118://h:1"], 4) == [["c37118://h:1"]]
+    with pytest.raises(ConfigError, match="standard input cannot go to Ray actors"):
+        deal_sources(["stdin://csv"], 2)
+    with pytest.raises(ConfigError, match="unknown source"):
+        deal_sources(["udp://h:1"], 2)
+
+
 @pytest.mark.skipif(not HAS_RAY, reason="Ray is not installed (pip install 'tsgan[ray]')")
-def test_model_actor_on_ray_keeps_the_model_loaded(tmp_path, ray_session):
-    manifest = write_assets(tmp_path, 1)
-    run_assets(fit_tasks(manifest, tmp_path), jobs=1, progress=False)
-    values = np.random.default_rng(5).normal(size=(50, 2))
-    handle = start_model_actor(tmp_path / "a0.tsgan")
-    remote = [ray_session.get(handle.score.remote(values)) for _ in range(2)]
-    local = ModelActor(tmp_path / "a0.tsgan").score(values)
-    for point, channel in remote:
-        np.testing.assert_array_equal(point, local[0])
-        np.testing.assert_array_equal(channel, local[1])
-    ray_session.kill(handle)
+def test_stream_on_ray_actors_flags_each_pmus_events_once(tmp_path, ray_session):
+    """3 simulated PMUs (one event each) over loopback, dealt out to 2 actors that keep the model loaded."""
+    train = make_pmu(120.0, events=False, seed=100)
+    train = train.select([c for c in train.channels if not c.endswith("_ang")])
+    PCAReconstruction().fit(train).save(tmp_path / "pmu.tsgan")
+    feeds = simulated_feeds(3, 10.0, 120, 7, 1, same_feeder=True)
+    server = PmuServer([f for f, _ in feeds], port=0, rate=120)
+    expected: list[dict] = []
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=server.serve,
+        args=(
+            stop,
+            lambda srv: expected.extend(
+                r for f, s in feeds for r in truth(s, f.pmu.idcode, srv.frame_time_ns)
+            ),
+        ),
+        daemon=True,
+    )
+    thread.start()
+    found: list = []
+    try:
+        summary = run_on_ray(
+            tmp_path / "pmu.tsgan",
+            [
+                ",".join(
+                    f"c37118://127.0.0.1:{p}" if k == 0 else f"127.0.0.1:{p}"
+                    for k, p in enumerate(server.ports)
+                )
+            ],
+            found.append,
+            options={"hop": 6, "init_seconds": 3.0},
+            actors=2,
+            duration=20.0,
+        )
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert summary["actors"] == 2 and summary["stations"] == 3
+    assert summary["frames"] >= 3 * 10 * 120 * 0.95 and summary["events"] == len(found)
+    events = [(e.station.name, e.start_ns, e.end_ns) for e in found]
+    assert len(set(events)) == len(events)  # each written once
+    for record in expected:
+        assert any(
+            e.station.name == record["station"]
+            and e.interval.start_time <= record["end"]
+            and e.interval.end_time >= record["start"]
+            for e in found
+        ), (record, [e.to_dict() for e in found])

@@ -13,8 +13,8 @@ Engines: "local" runs `jobs` worker processes with joblib (jobs=1: in this proce
 "ray" sends each asset to a Ray cluster (`ray_address`), or to a local Ray instance started for the call
 and stopped after it. With Ray on several machines the paths must be on a file system every node sees.
 
-`ModelActor` keeps one fitted model loaded in a Ray actor and scores the arrays sent to it, the building
-block for scoring live streams (PMUs) on a cluster; `start_model_actor` places one.
+`ModelActor` keeps one fitted model loaded and scores the arrays sent to it (what one scoring call of a
+stream costs is measured with it); live PMU streams on Ray actors are `tsgan.stream.workers`.
 """
 
 from __future__ import annotations
@@ -350,16 +350,12 @@ def read_manifest(path: str | os.PathLike[str], column: str) -> dict[str, Path]:
 
 
 # --------------------------------------------------------------------------------------------------------
-# Live scoring on Ray
+# Scoring with a model kept loaded
 # --------------------------------------------------------------------------------------------------------
 
 
 class ModelActor:
-    """One fitted model kept in memory, scoring the arrays sent to it (say the last frames of a PMU).
-
-    A plain class, so it works without Ray; `start_model_actor` runs it as a Ray actor, where the model
-    is loaded once and each call only moves the array.
-    """
+    """One fitted model kept in memory, scoring the arrays sent to it (say the last frames of a PMU)."""
 
     def __init__(self, model_path: str | os.PathLike[str]):
         self.detector = load_detector(model_path)
@@ -372,14 +368,3 @@ class ModelActor:
         """Point (T,) and channel (T, C) scores of `values` (T, C); > 0 means above the threshold."""
         scores = self.detector.score(Series(values, self.detector.channels_))
         return scores.point, scores.channel
-
-
-def start_model_actor(model_path: str | os.PathLike[str], num_cpus: float = 1, **options):
-    """A Ray actor handle around `ModelActor(model_path)` (in the current Ray session); call it with
-    `ray.get(handle.score.remote(values))`. `options` go to Ray (resources, name, lifetime...)."""
-    return _remote_model_actor().options(num_cpus=num_cpus, **options).remote(str(model_path))
-
-
-@functools.cache
-def _remote_model_actor():
-    return _import_ray().remote(ModelActor)

@@ -478,16 +478,20 @@ class OnlineDetector:
 
     def summary(self) -> dict:
         """Counts, seconds per stage, and the p50/p99 latency (ms) from a row's time to its flag."""
-        latency = np.concatenate(list(self.latencies)) / 1e6 if self.latencies else np.array([np.nan])
         return {
             "stations": len(self._stations),
             **dict(self.counts),
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
-            "latency_ms": {
-                "p50": float(np.percentile(latency, 50)),
-                "p99": float(np.percentile(latency, 99)),
-            },
+            "latency_ms": latency_summary(np.concatenate(list(self.latencies)) if self.latencies else []),
         }
+
+
+def latency_summary(latencies_ns) -> dict:
+    """p50 and p99 in milliseconds of latencies in nanoseconds (NaN when there are none)."""
+    ms = np.asarray(latencies_ns, dtype=np.float64) / 1e6
+    if not len(ms):
+        return {"p50": float("nan"), "p99": float("nan")}
+    return {"p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99))}
 
 
 def _score_whole_windows(detector: Detector, window: int) -> None:

@@ -47,7 +47,7 @@ _BAND_STYLES = {  # fill, outline, outline dash: detections filled red, labels f
     LABELLED: ("rgba(31, 119, 180, 0.08)", "rgba(31, 119, 180, 0.9)", "dash"),
 }
 _TOP_PX, _PANEL_PX, _SCORE_PX, _GAP_PX, _BOTTOM_PX = 110, 110, 190, 16, 110  # heights in pixels
-_SYMLOG_ABOVE = 100.0  # scores beyond this many robust spreads are drawn on a symmetric log axis
+SYMLOG_ABOVE = 100.0  # scores beyond this many robust spreads are drawn on a symmetric log axis
 _HOVER_CHANNELS = 8  # channels listed by name in an interval's hover text
 
 
@@ -435,7 +435,7 @@ def _add_scores(
     """The score panel: the point score (and the given channels' scores), the threshold at 0, and a
     marker at each interval's peak that holds the interval's hover text.
 
-    Scores spanning more than _SYMLOG_ABOVE are drawn on a symmetric log scale (sign(y) log10(1 + |y|)),
+    Scores spanning more than SYMLOG_ABOVE are drawn on a symmetric log scale (sign(y) log10(1 + |y|)),
     which keeps 0 at the threshold and both small and huge excesses readable; hover shows raw values.
     """
     lines = []
@@ -447,12 +447,11 @@ def _add_scores(
             if c in scores.channels
         ]
     peaks = np.array([i.peak_score for i in intervals], dtype=np.float64)
-    magnitudes = [np.abs(np.asarray(v, dtype=np.float64)) for v in [peaks, *(v for _, v, _, _ in lines)]]
-    largest = max(float(m.max(initial=0.0, where=np.isfinite(m))) for m in magnitudes)
-    symlog = largest > _SYMLOG_ABOVE
+    largest = largest_magnitude([peaks, *(v for _, v, _, _ in lines)])
+    symlog = largest > SYMLOG_ABOVE
 
     def shown(y: np.ndarray) -> np.ndarray:
-        return np.sign(y) * np.log10(1 + np.abs(y)) if symlog else y
+        return symlog_values(y) if symlog else y
 
     for name, values, color, width in lines:
         y = np.asarray(values, dtype=np.float64)
@@ -493,15 +492,33 @@ def _add_scores(
         hoverinfo="text",
     )
     fig.add_trace(markers, row=row, col=1)
-    title = "score (symlog)" if symlog else "score"
+    score_axis(fig, row, largest if symlog else None)
+
+
+def largest_magnitude(arrays) -> float:
+    """The largest finite |value| over `arrays` (0 when there is none)."""
+    magnitudes = [np.abs(np.asarray(v, dtype=np.float64)) for v in arrays]
+    return max((float(m.max(initial=0.0, where=np.isfinite(m))) for m in magnitudes), default=0.0)
+
+
+def symlog_values(y) -> np.ndarray:
+    """sign(y) log10(1 + |y|): keeps 0 (the threshold) at 0 and both small and huge excesses readable."""
+    y = np.asarray(y, dtype=np.float64)
+    return np.sign(y) * np.log10(1 + np.abs(y))
+
+
+def score_axis(fig: go.Figure, row: int, symlog_largest: float | None = None) -> None:
+    """Title a score panel's y axis; with `symlog_largest` (the largest |score|, values drawn through
+    `symlog_values`), put ticks at 0 and at raw powers of ten."""
+    title = "score (symlog)" if symlog_largest is not None else "score"
     fig.update_yaxes(title_text=title, zeroline=True, row=row, col=1)
-    if symlog:
-        decades = int(np.log10(largest))
+    if symlog_largest is not None:
+        decades = int(np.log10(symlog_largest))
         # Ticks at 0 and powers of ten: from 10 up when 1 would crowd 0 (and always below 0), every few
         # decades when there are many.
         powers = range(1 if decades >= 3 else 0, decades + 1, 1 + decades // 6)
-        raw = [0.0, *(10.0**e for e in powers), *(-(10.0**e) for e in powers if e >= 1)]
-        fig.update_yaxes(tickvals=shown(np.array(raw)), ticktext=[f"{v:,.0f}" for v in raw], row=row, col=1)
+        raw = np.array([0.0, *(10.0**e for e in powers), *(-(10.0**e) for e in powers if e >= 1)])
+        fig.update_yaxes(tickvals=symlog_values(raw), ticktext=[f"{v:,.0f}" for v in raw], row=row, col=1)
 
 
 def _hover(k: int, interval: Interval, total: int) -> str:

@@ -24,7 +24,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from tsgan.errors import ConfigError
-from tsgan.plot import minmax_indices, write_html
+from tsgan.plot import SYMLOG_ABOVE, largest_magnitude, minmax_indices, score_axis, symlog_values, write_html
 from tsgan.stream.online import StreamEvent
 from tsgan.stream.sources import Station, format_time
 
@@ -159,16 +159,37 @@ class LivePage:
     def _panel(
         self, fig: go.Figure, row: int, pmu: str, chunks: list, events: list[dict], newest: int | None
     ) -> list[dict]:
-        """One PMU's score with the threshold at 0, its events' bands and peak markers; returns the bands."""
+        """One PMU's score with the threshold at 0, its events' bands and peak markers; returns the bands.
+
+        Scores spanning more than SYMLOG_ABOVE go on a symmetric log axis, as in `tsgan.plot`: a fault's
+        excess of thousands must not flatten an oscillation's excess of ten."""
+        own = [e for e in events if _pmu(e) == pmu]
+        point = np.empty(0, np.float32)
         if chunks:
             times = np.concatenate([c[0] for c in chunks])
             point = np.concatenate([c[1] for c in chunks])
             keep = times >= newest - self.span_ns
             times, point = times[keep], point[keep]
+        peaks = np.array([e["peak_score"] for e in own], dtype=np.float64)
+        largest = largest_magnitude([point, peaks])
+        symlog = largest > SYMLOG_ABOVE
+
+        def shown(y):
+            return symlog_values(y) if symlog else np.asarray(y, dtype=np.float64)
+
+        if len(point):
             rows = minmax_indices(np.nan_to_num(point), self.max_points)
             x = times[rows].astype("datetime64[ns]")
             fig.add_trace(
-                go.Scatter(x=x, y=point[rows], mode="lines", line={"color": "#333333", "width": 1}, name=pmu),
+                go.Scatter(
+                    x=x,
+                    y=shown(point[rows]),
+                    customdata=point[rows],
+                    mode="lines",
+                    line={"color": "#333333", "width": 1},
+                    name=pmu,
+                    hovertemplate="%{customdata:.4g}<extra>score</extra>",
+                ),
                 row=row,
                 col=1,
             )
@@ -183,12 +204,11 @@ class LivePage:
                 row=row,
                 col=1,
             )
-        own = [e for e in events if _pmu(e) == pmu]
         if own:
             fig.add_trace(
                 go.Scatter(
                     x=[np.datetime64(e["peak_time"]) for e in own],
-                    y=[e["peak_score"] for e in own],
+                    y=shown(peaks),
                     mode="markers",
                     marker={"color": "#d62728", "size": 8, "symbol": "triangle-down"},
                     hovertext=[_hover(e) for e in own],
@@ -197,8 +217,8 @@ class LivePage:
                 row=row,
                 col=1,
             )
+        score_axis(fig, row, largest if symlog else None)
         axis = "x" if row == 1 else f"x{row}"
-        fig.update_yaxes(title_text="score", row=row, col=1)
         fig.update_xaxes(type="date", row=row, col=1)
         return [
             {

@@ -119,7 +119,12 @@ Inversion = Annotated[
     str | None, typer.Option("--inversion", help="Latent inversion at scoring: hybrid, encoder or gradient.")
 ]
 Threshold = Annotated[
-    str | None, typer.Option("--threshold", help="Per-channel threshold: pot, quantile or ksigma.")
+    str | None,
+    typer.Option(
+        "--threshold",
+        help="Per-channel threshold: pot (default), quantile or ksigma, fixed on validation; or drift, "
+        "which follows the scored series' recent level online (--param depth=200).",
+    ),
 ]
 Param = Annotated[
     list[str] | None,

@@ -178,3 +178,10 @@ def test_bad_parameters_are_config_errors():
         RSMGAN(scales=[5, 5])
     with pytest.raises(ConfigError, match="unknown objective"):
         RSMGAN(objective="nope")
+
+
+def test_madgan_options_it_lacks_say_what_sets_its_context_instead():
+    with pytest.raises(ConfigError, match=r"no parameter window \(its context is set by --param scales="):
+        RSMGAN(window=20)
+    with pytest.raises(ConfigError, match="inverts nothing"):
+        RSMGAN(inversion="encoder")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tsgan.errors import ConfigError, InputError
-from tsgan.thresholds import DSPOT, SPOT, fit_gpd, fit_thresholds, pot_threshold
+from tsgan.thresholds import DSPOT, SPOT, drift_baseline, fit_gpd, fit_thresholds, pot_threshold
 
 
 def gpd_sample(rng, n, gamma, sigma):
@@ -161,3 +161,27 @@ def test_dspot_follows_drift_but_flags_spikes():
     assert s_alarms.mean() > 0.5  # plain SPOT mistakes the drift for an anomaly
     assert d_alarms[10_000] and d_alarms.mean() < 2e-3
     assert level[-1] < dspot.threshold < level[-1] + 1.5
+
+
+def test_drift_baseline_is_the_floored_median_of_the_past():
+    rng = np.random.default_rng(10)
+    history, x = rng.normal(size=(30, 2)), rng.normal(size=(50, 2))
+    x[20:] += 5.0
+    base = drift_baseline(x, 8, floor=np.array([-9.0, 0.0]), history=history)
+    full = np.concatenate([history, x])
+    for i in range(len(x)):
+        window = full[30 + i - 8 : 30 + i]  # the 8 rows before row i, reaching into history
+        np.testing.assert_allclose(base[i], np.maximum(np.median(window, axis=0), [-9.0, 0.0]))
+    assert base[25:, 0] == pytest.approx(5.0, abs=1.5)  # past the shift once most of the window is
+    alone = drift_baseline(x, 8, floor=-9.0)  # no history: the first row has no past, so the floor
+    assert alone[0, 0] == -9.0 and alone[1, 0] == x[0, 0]
+
+
+def test_drift_offset_is_pot_above_the_moving_median_and_follows_a_shift():
+    rng = np.random.default_rng(11)
+    x = rng.exponential(size=(20_000, 1))
+    offset = fit_thresholds(x, "drift", q=1e-3, depth=200)[0]
+    assert offset == pytest.approx(-np.log(1e-3) - np.log(2.0), rel=0.1)  # exponential median: ln 2
+    shifted = x[:2000] + 10.0
+    flags = shifted > drift_baseline(shifted, 200, floor=np.log(2.0), history=x[-200:]) + offset
+    assert flags[:50].all() and flags[200:].mean() < 5e-3  # then about q of the points, as on calibration

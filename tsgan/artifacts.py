@@ -44,6 +44,7 @@ def save_detector(detector, path) -> None:
         "score_center": detector.score_center_,
         "score_scale": detector.score_scale_,
         "thresholds": detector.thresholds_,
+        "score_history": detector.score_history_,
     }
     tensors |= {f"tsgan.{k}": torch.from_numpy(np.ascontiguousarray(v)) for k, v in shared.items()}
     header = {
@@ -105,6 +106,10 @@ def load_detector(path):
         detector.score_center_ = shared["score_center"]
         detector.score_scale_ = shared["score_scale"]
         detector.thresholds_ = shared["thresholds"]
+        # Files written before drift thresholds existed have no history; their fixed thresholds need none.
+        detector.score_history_ = shared.get(
+            "score_history", np.empty((0, detector.thresholds_.size), np.float32)
+        )
         detector._load_state({k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")})
     except TsganError as exc:
         raise ArtifactError(f"{path}: {exc}") from None

@@ -11,6 +11,19 @@ and extrapolates to the quantile z_q that a normal score exceeds with probabilit
     z_q = t + sigma/gamma * ((q*n/N_t)^(-gamma) - 1)      (z_q = t - sigma*ln(q*n/N_t) when gamma = 0)
 
 with n scores of which N_t exceed t. Non-finite scores (NaN from windows not yet full) are ignored.
+
+A fixed threshold fails when the scored series sits in another regime than the calibration data (a test
+run at another operating point): every score exceeds it. The "drift" method follows the scored series
+online instead, with DSPOT's drift model (Siffer et al., X' = X - M, threshold M + z_q): M is the median
+of each channel's `depth` previous scores (never below the calibration median) and z_q the POT threshold
+of the calibration scores minus their own M. The paper's M, the mean of the last normal (unflagged)
+values, never moves again once an abrupt shift flags everything; the median of all recent values moves
+past a shift in about depth/2 points and, as the paper's exclusion of alarms does, ignores spikes and
+anomalies much shorter than that. The price: an anomaly longer than about depth/2 points becomes the new
+normal too, and the scores (excess over a moving threshold) rank its later points low. Online and
+without labels, a lasting change is a new regime or a long anomaly by its duration alone; so "pot" stays
+the default, and drift suits series whose anomalies are short next to `depth` (benchmarks/
+threshold_shift.py measures both cases on synthetic data).
 """
 
 from __future__ import annotations
@@ -22,7 +35,7 @@ from scipy.optimize import brentq
 
 from tsgan.errors import ConfigError, InputError
 
-METHODS = ("pot", "quantile", "ksigma")
+METHODS = ("pot", "quantile", "ksigma", "drift")
 
 MIN_PEAKS = 10
 """Fewest excesses over t that a GPD is fitted on; with fewer, POT falls back (see `pot_threshold`)."""
@@ -43,7 +56,7 @@ def _check_probability(name: str, value: float, hint: str) -> float:
     return value
 
 
-def _check_pot(q: float, level: float) -> tuple[float, float]:
+def check_pot(q: float, level: float) -> tuple[float, float]:
     """Validate POT parameters: q must be rarer than the tail that the GPD is fitted on."""
     q = _check_probability("q", q, "use e.g. q=1e-3 (one false alarm per thousand normal points)")
     level = _check_probability("level", level, "use e.g. level=0.98 (the GPD is fitted on the top 2%)")
@@ -152,8 +165,54 @@ def pot_threshold(x: np.ndarray, q: float = 1e-3, level: float = 0.98) -> float:
     (constant scores, or too few scores: the paper suggests ~1000), the GPD cannot be fitted and the
     threshold is the largest score plus a margin (see `_fallback`).
     """
-    q, level = _check_pot(q, level)
+    q, level = check_pot(q, level)
     return _pot_tail(_finite(x, "the calibration scores"), q, level)[4]
+
+
+def check_method(
+    method: str,
+    q: float = 1e-3,
+    level: float = 0.98,
+    quantile: float = 0.995,
+    k: float = 4.0,
+    depth: int = 200,
+) -> None:
+    """Raise a ConfigError naming the value if `method` or one of the parameters it uses is unusable."""
+    if method not in METHODS:
+        raise ConfigError(f"unknown threshold method {method!r}; use one of {', '.join(METHODS)}")
+    if method in ("pot", "drift"):
+        check_pot(q, level)
+    elif method == "quantile" and not 0.0 < float(quantile) <= 1.0:
+        raise ConfigError(f"quantile={quantile!r} must lie in (0, 1]; use e.g. quantile=0.995")
+    elif method == "ksigma" and not (np.isfinite(k) and k >= 0):
+        raise ConfigError(f"k={k!r} must be a finite number >= 0; use e.g. k=4")
+    if method == "drift" and (
+        isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1
+    ):
+        raise ConfigError(f"depth={depth!r} must be an integer >= 1; use e.g. depth=200")
+
+
+def drift_baseline(
+    scores: np.ndarray, depth: int, floor: float | np.ndarray, history: np.ndarray | None = None
+) -> np.ndarray:
+    """The level (T, C) that drift thresholds sit above: for each row of `scores` (T, C), the median of
+    the `depth` rows before it, column by column, but never below `floor`.
+
+    The first rows' windows reach back into `history` (the rows just before `scores`, e.g. calibration
+    scores), so a row is only ever compared with the past; fewer than `depth` earlier rows: the median of
+    those there are. NaN is ignored. Pass the calibration scores' median as `floor`: a series quieter than
+    the calibration data is judged as the calibration data was, never more sensitively (and a row with
+    no past at all is judged against the floor).
+    """
+    import pandas as pd  # imported here: only the drift thresholds need it
+
+    scores = np.asarray(scores, dtype=np.float64)
+    past = np.empty((0, scores.shape[1])) if history is None else np.asarray(history, np.float64)[-depth:]
+    full = np.concatenate([past, scores])
+    median = pd.DataFrame(full).rolling(depth, min_periods=1).median().to_numpy()
+    # Row i of `full` is compared with the median of the window that ends at row i - 1.
+    before = np.concatenate([np.full((1, full.shape[1]), np.nan), median[:-1]])
+    return np.fmax(before[len(past) :], floor)
 
 
 def fit_thresholds(
@@ -163,30 +222,28 @@ def fit_thresholds(
     level: float = 0.98,
     quantile: float = 0.995,
     k: float = 4.0,
+    depth: int = 200,
 ) -> np.ndarray:
     """One threshold per column of validation scores (T,) or (T, C); returns shape (C,), (1,) for 1-D.
 
-    method: "pot" (`pot_threshold` with q, level), "quantile" (empirical `quantile`), or "ksigma"
-    (mean + k * std).
+    method: "pot" (`pot_threshold` with q, level), "quantile" (empirical `quantile`), "ksigma"
+    (mean + k * std), or "drift": the POT threshold (q, level) of the scores minus their own
+    `drift_baseline` over `depth` rows, i.e. the offset above that baseline which a point of a scored
+    series must exceed.
     """
-    if method not in METHODS:
-        raise ConfigError(f"unknown threshold method {method!r}; use one of {', '.join(METHODS)}")
+    check_method(method, q, level, quantile, k, depth)
     scores = np.asarray(scores, dtype=np.float64)
     if scores.ndim == 1:
         scores = scores[:, None]
     if scores.ndim != 2:
         raise InputError(f"scores must be shaped (T,) or (T, C), got {scores.shape}")
-    if method == "pot":
-        q, level = _check_pot(q, level)
-    elif method == "quantile" and not 0.0 < float(quantile) <= 1.0:
-        raise ConfigError(f"quantile={quantile!r} must lie in (0, 1]; use e.g. quantile=0.995")
-    elif method == "ksigma" and not (np.isfinite(k) and k >= 0):
-        raise ConfigError(f"k={k!r} must be a finite number >= 0; use e.g. k=4")
+    if method == "drift":
+        scores = scores - drift_baseline(scores, depth, floor=np.nanmedian(scores, axis=0))
 
     out = np.empty(scores.shape[1])
     for c in range(scores.shape[1]):
         x = _finite(scores[:, c], f"column {c}")
-        if method == "pot":
+        if method in ("pot", "drift"):
             out[c] = _pot_tail(x, q, level)[4]
         elif method == "quantile":
             out[c] = np.quantile(x, quantile)
@@ -225,7 +282,7 @@ class SPOT:
         max_peaks: int | None = 2000,
         learn_alarms: bool = False,
     ):
-        self.q, self.level = _check_pot(q, level)
+        self.q, self.level = check_pot(q, level)
         if int(refit_every) < 1:
             raise ConfigError(f"refit_every={refit_every!r} must be an integer >= 1; use e.g. 32")
         if max_peaks is not None and int(max_peaks) < MIN_PEAKS:

@@ -11,9 +11,13 @@ outside the training range scores as far as it is); everything else is shared: s
 training data only, the validation split, score normalisation, per-channel thresholds, intervals,
 channel checks and saving.
 
-Scores are reported as the excess over each channel's threshold, in units of that channel's robust
-spread on validation data: a channel is flagged where its score is above 0, and the point score is the
-largest channel score, so a point is flagged exactly when at least one channel is.
+Scores are reported as the excess over the threshold in force for that channel at that point, in units
+of that channel's robust spread on validation data: a channel is flagged where its score is above 0, and
+the point score is the largest channel score, so a point is flagged exactly when at least one channel is.
+The threshold is fixed (pot, quantile, ksigma: calibrated on validation scores) or, with "drift", moves
+along the scored series: the median of the channel's `depth` previous scores plus an offset calibrated on
+validation, so a series that sits in another regime than the training data is judged against its own
+recent level, online (each point only against the past).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from tsgan.errors import ConfigError, InputError, TsganWarning
 from tsgan.events import Interval, find_intervals
 from tsgan.preprocess import Scaler, robust_stats
 from tsgan.series import Series, as_series
-from tsgan.thresholds import fit_thresholds
+from tsgan.thresholds import check_method, drift_baseline, fit_thresholds
 
 
 @dataclass
@@ -40,10 +44,11 @@ class DetectorConfig:
     val_fraction: float = 0.2  # tail of the training data held out to calibrate scores and thresholds
     scaler: str = "robust"
     clip: float = 10.0  # training values and network inputs are clipped to +-clip robust spreads
-    threshold: str = "pot"  # pot | quantile | ksigma, calibrated per channel on validation scores
+    threshold: str = "pot"  # pot | quantile | ksigma (fixed) | drift (follows the series), per channel
     q: float = 1e-3  # POT risk level
     level: float = 0.98  # POT initial quantile
     quantile: float = 0.995  # for threshold="quantile"
+    depth: int = 200  # for threshold="drift": previous scores whose median the threshold sits above
     min_interval: int = 1  # shortest interval reported, in points
     max_gap: int = 0  # unflagged points allowed inside one interval
     seed: int = 0
@@ -52,6 +57,8 @@ class DetectorConfig:
     def validate(self) -> None:
         if not 0.05 <= self.val_fraction <= 0.5:
             raise ConfigError(f"val_fraction must be in [0.05, 0.5], got {self.val_fraction}")
+        # Checked here, not after training: a bad threshold setting should not cost a training run.
+        check_method(self.threshold, self.q, self.level, self.quantile, depth=self.depth)
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
         if self.device == "cuda" and not torch.cuda.is_available():
@@ -73,7 +80,7 @@ class Detection:
     flags: np.ndarray  # (T,) bool
     channel_flags: np.ndarray  # (T, C) bool
     intervals: list[Interval]
-    thresholds: np.ndarray  # (C,) in the units of the normalised channel scores
+    thresholds: np.ndarray  # (C,) fixed thresholds in normalised score units; NaN where they move (drift)
     scores: Scores
 
 
@@ -83,13 +90,16 @@ class Detector:
     name: ClassVar[str] = ""
     config_class: ClassVar[type[DetectorConfig]] = DetectorConfig
     uses_labels: ClassVar[bool] = False  # semi-supervised detectors learn from training labels
+    # What a shared command-line option that the detector lacks (say --window) maps to instead, if anything.
+    instead: ClassVar[dict[str, str]] = {}
 
     def __init__(self, **params):
         fields = {f.name for f in dataclasses.fields(self.config_class)}
         unknown = sorted(set(params) - fields)
         if unknown:
+            hints = "".join(f" ({self.instead[k]})" for k in unknown if k in self.instead)
             raise ConfigError(
-                f"{self.name or type(self).__name__} has no parameter {', '.join(unknown)}; "
+                f"{self.name or type(self).__name__} has no parameter {', '.join(unknown)}{hints}; "
                 f"valid: {', '.join(sorted(fields))}"
             )
         self.config = self.config_class(**params)
@@ -153,9 +163,14 @@ class Detector:
         self._fit(x_train, verbose)
         raw_val = self._calibrate(x_val, verbose)
         self.score_center_, self.score_scale_ = robust_stats(raw_val)
+        val = self._normalise(raw_val)
+        # Fixed methods: the thresholds. Drift: each channel's offset above its moving median.
         self.thresholds_ = fit_thresholds(
-            self._normalise(raw_val), cfg.threshold, q=cfg.q, level=cfg.level, quantile=cfg.quantile
+            val, cfg.threshold, q=cfg.q, level=cfg.level, quantile=cfg.quantile, depth=cfg.depth
         ).astype(np.float32)
+        # A scored series' first moving medians reach back into the end of validation, so its first
+        # points are judged against the training regime, not against nothing.
+        self.score_history_ = val[-cfg.depth :]
         return self
 
     def score(self, data, verbose: bool = False) -> Scores:
@@ -167,7 +182,7 @@ class Detector:
                 f"{self.min_length()}; give a longer series"
             )
         raw = self._channel_scores(self.scaler_.transform(series.values), verbose)
-        excess = self._normalise(raw) - self.thresholds_
+        excess = self._excess(self._normalise(raw))
         channel = np.full((len(series), len(self.channels_)), -np.inf, dtype=np.float32)
         channel[:, self.scaler_.active_] = excess
         return Scores(
@@ -188,7 +203,8 @@ class Detector:
             max_gap=self.config.max_gap,
         )
         thresholds = np.full(len(self.channels_), np.nan, dtype=np.float32)
-        thresholds[self.scaler_.active_] = self.thresholds_
+        if self.config.threshold != "drift":
+            thresholds[self.scaler_.active_] = self.thresholds_
         return Detection(flags, channel_flags, intervals, thresholds, scores)
 
     def save(self, path) -> None:
@@ -200,6 +216,14 @@ class Detector:
 
     def _normalise(self, raw: np.ndarray) -> np.ndarray:
         return ((raw - self.score_center_) / self.score_scale_).astype(np.float32)
+
+    def _excess(self, normalised: np.ndarray) -> np.ndarray:
+        """Normalised channel scores (T, C_active) minus the threshold in force at each point."""
+        if self.config.threshold != "drift":
+            return normalised - self.thresholds_
+        # Normalised validation scores have median 0: the floor of the baseline.
+        baseline = drift_baseline(normalised, self.config.depth, floor=0.0, history=self.score_history_)
+        return (normalised - (baseline + self.thresholds_)).astype(np.float32)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "thresholds_"):

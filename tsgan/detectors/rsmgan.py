@@ -156,6 +156,10 @@ def context_h(broken: torch.Tensor, valid: torch.Tensor | None = None) -> torch.
 class RSMGAN(Detector):
     name = "rsmgan"
     config_class = RSMGANConfig
+    instead = {
+        "window": "its context is set by --param scales=5,10,30 (signature windows) and --param history=4",
+        "inversion": "it encodes signature matrices directly and inverts nothing",
+    }
     _holidays: np.ndarray | None = None  # rows of the season_mask column while fit() or score() runs
 
     def min_length(self) -> int:

@@ -216,8 +216,13 @@ def stream(
         ),
     ] = 3,
     threads: Annotated[
-        int | None, typer.Option("--threads", help="torch threads (default: torch's).")
-    ] = None,
+        int,
+        typer.Option(
+            "--threads",
+            help="torch threads; 1 by default: stream calls are small, and more threads only contend with "
+            "the source threads and each other.",
+        ),
+    ] = 1,
     plot: Annotated[
         Path | None,
         typer.Option("--plot", help="Keep rewriting this HTML page with the last minutes and the events."),
@@ -251,10 +256,9 @@ def stream(
     _log_to_stderr(verbose)
     if engine not in ("local", "ray"):
         raise ConfigError(f"--engine {engine!r}: use local or ray")
-    if threads is not None:
-        import torch
+    import torch
 
-        torch.set_num_threads(threads)
+    torch.set_num_threads(threads)
     det = load_detector(model)
     opened = [s for spec in source for s in open_sources(spec)]
     if not opened:
@@ -290,7 +294,7 @@ def stream(
                 init_scores=init_scores,
                 scores_out=scores_out,
                 on_point_scores=live and live.add_scores,
-                threads=threads or 1,
+                threads=threads,
             )
         else:
             online.on_scores = fan_out(log, live and live.on_scores)

@@ -106,21 +106,19 @@ def deal_sources(specs: list[str], parts: int) -> list[list[str]]:
     A c37118 value with several addresses is split into its PMUs; the addresses of one share are joined
     again, so an actor reads its PMUs with one source. Standard input belongs to this process, so it
     cannot be dealt out."""
-    pmus: list[str] = []
+    addresses: list[str] = []  # one per PMU: C37.118 addresses, and whole specs of other sources
     for spec in specs:
         scheme, _, rest = spec.partition("://")
         if scheme == "stdin":
             raise ConfigError(f"source {spec!r}: standard input cannot go to Ray actors; use --engine local")
         open_sources(spec)  # checked here, so a typo fails before any actor starts
-        pmus += [a.strip() for a in rest.split(",") if a.strip()] if scheme == "c37118" else [spec]
-    shares = [pmus[k :: max(1, min(parts, len(pmus)))] for k in range(max(1, min(parts, len(pmus))))]
-    out = []
-    for share in shares:
-        addresses = [p for p in share if "://" not in p]
-        out.append(
-            ([f"c37118://{','.join(addresses)}"] if addresses else []) + [p for p in share if "://" in p]
-        )
-    return out
+        addresses += [a.strip() for a in rest.split(",") if a.strip()] if scheme == "c37118" else [spec]
+    n = max(1, min(parts, len(addresses)))
+    shares = []
+    for share in (addresses[k::n] for k in range(n)):
+        pmus = [a for a in share if "://" not in a]
+        shares.append(([f"c37118://{','.join(pmus)}"] if pmus else []) + [a for a in share if "://" in a])
+    return shares
 
 
 def run_on_ray(

@@ -1,23 +1,25 @@
 """The windowed GAN family (USAD, BeatGAN, GANomaly, AnoGAN, EGBAD, ALAD, TadGAN, ESAD) on tiny models:
 network shapes, one training step lowering each loss under every objective, detection of a large
-injected anomaly, identical scores after saving and loading, and ESAD's use of labels."""
+injected anomaly, identical scores after saving and loading, TadGAN's critic scoring and its own
+threshold, ALAD's moving-average weights, and ESAD's use of labels."""
 
 import math
 
 import numpy as np
 import pytest
 import torch
+from scipy.stats import gaussian_kde
 
 import tsgan
 from tsgan.detectors import make_detector
 from tsgan.detectors.esad import keep_intervals
-from tsgan.detectors.tadgan import _centred, dtw_errors
+from tsgan.detectors.tadgan import _centred, covering_values, dtw_errors, kde_mode, local_threshold_excess
 from tsgan.errors import ConfigError
 from tsgan.nn.conv import ConvCritic, ConvDecoder, ConvEncoder, LatentCritic, PairCritic
 from tsgan.nn.training import critic_loss, set_training, spread
 from tsgan.objectives import OBJECTIVES, get_objective
 from tsgan.series import Series
-from tsgan.windows import sliding_windows
+from tsgan.windows import fold, sliding_windows, window_starts
 
 TINY = dict(window=8, stride=2, score_stride=2, hidden=8, latent_dim=3, layers=2, epochs=2, batch_size=32)
 EXTRA = {
@@ -112,6 +114,21 @@ def test_dtw_matches_the_textbook_recursion():
     assert np.allclose(dtw_errors(x, x, 6), 0)
 
 
+def test_critic_kde_mode_matches_scipy_over_the_covering_windows():
+    rng = np.random.default_rng(0)
+    starts = window_starts(40, 8, 3)
+    values = rng.normal(size=len(starts))
+    table = covering_values(values, starts, 40, 8)
+    spread_out = np.broadcast_to(values[:, None, None], (len(starts), 8, 1)).copy()
+    assert np.allclose(np.nanmedian(table, axis=1), fold(spread_out, starts, 40, "median")[:, 0])
+    want = []
+    for row in table:
+        row = row[~np.isnan(row)]
+        want.append(row[np.argmax(gaussian_kde(row)(row))] if len(row) > 1 else row[0])
+    assert np.allclose(kde_mode(table), want)
+    assert np.array_equal(kde_mode(np.array([[2.0, 2.0, np.nan]])), [2.0])  # singular KDE: the median
+
+
 # --- training --------------------------------------------------------------------------------------
 
 
@@ -171,6 +188,66 @@ def test_saved_and_loaded_scores_identically(fitted, tmp_path):
     assert np.array_equal(loaded.score(data).channel, det.score(data).channel)
 
 
+def test_tadgan_critic_changes_the_scores_and_keeps_the_contract(train):
+    test = train[:200].copy()
+    test[100:104, 2] += 8.0
+    scores = {}
+    for combine in ("rec", "sum"):  # reconstruction alone, and with the critic (the default)
+        det = tiny("tadgan", combine=combine).fit(Series(train, CHANNELS))
+        result = det.detect(Series(test, CHANNELS))
+        s = result.scores
+        assert s.channel.shape == (200, 3) and np.array_equal(s.point, s.channel.max(axis=1))
+        assert np.array_equal(result.flags, s.point > 0) and result.flags[100:104].any()
+        scores[combine] = s.channel
+    assert not np.allclose(scores["rec"], scores["sum"])
+    # The critic has no channel axis, yet each channel keeps its own score.
+    assert not np.allclose(scores["sum"][:, 0], scores["sum"][:, 2])
+
+
+def test_tadgan_own_threshold_flags_a_spike(train):
+    det = tiny("tadgan", local_threshold=True, local_padding=2).fit(Series(train, CHANNELS))
+    test = train[:400].copy()
+    test[250:254, 1] += 8.0
+    result = det.detect(Series(test, CHANNELS))
+    s = result.scores
+    assert result.flags[250:254].all() and np.array_equal(s.point, s.channel.max(axis=1))
+    assert np.isnan(result.thresholds).all()
+    hit = [i for i in result.intervals if i.start <= 253 and i.end >= 250]
+    assert hit and hit[0].channels[0] == "b"
+    assert not result.flags[:200].any()
+
+
+def test_tadgan_own_threshold_pads_and_prunes():
+    # k = 0: the threshold is the mean (about 1.03-1.06), so every peak below exceeds it.
+    raw = np.ones((300, 2))
+    raw[100, 0] = raw[200, 0] = 10.0  # two equal peaks: no drop between them, a large one after: both kept
+    raw[150, 1] = 10.0
+    raw[250, 1] = 1.05  # 5% above the highest score outside the sequences: pruned at 0.1, kept at 0.01
+    excess = local_threshold_excess(raw, 1.0, 1.0, 0.0, 3, 0.1)
+    assert np.array_equal(np.flatnonzero(excess[:, 0] > 0), [*range(97, 104), *range(197, 204)])
+    assert np.array_equal(np.flatnonzero(excess[:, 1] > 0), range(147, 154))
+    assert excess[247:254, 1].max() == 0.0  # lowered to peak at 0
+    assert (local_threshold_excess(raw, 1.0, 1.0, 0.0, 3, 0.01)[247:254, 1] > 0).all()
+
+
+def test_alad_scores_with_moving_averages_that_survive_saving(train, tmp_path):
+    det = tiny("alad").fit(Series(train, CHANNELS))
+    for name in ("encoder", "generator", "d_xx"):
+        live, average = det._networks()[name].state_dict(), det._networks()[f"{name}_ema"].state_dict()
+        weights = [k for k in live if "_u" not in k and "_v" not in k]  # power-iteration buffers are copied
+        assert any(not torch.allclose(live[k], average[k]) for k in weights), name
+    data = Series(train[:120], CHANNELS)
+    scores = det.score(data).channel
+    det.save(tmp_path / "alad.tsgan")
+    loaded = tsgan.load(tmp_path / "alad.tsgan")
+    for name, net in det._networks().items():
+        for key, value in net.state_dict().items():
+            assert torch.equal(loaded._networks()[name].state_dict()[key], value), f"{name}.{key}"
+    assert np.array_equal(loaded.score(data).channel, scores)
+    no_ema = tiny("alad", ema_decay=0.0).fit(Series(train, CHANNELS))
+    assert "encoder_ema" not in no_ema._networks() and not np.array_equal(no_ema.score(data).channel, scores)
+
+
 def test_early_stopping_keeps_the_best_epoch(train):
     det = tiny("beatgan", epochs=5, patience=1, lr=1e-2).fit(train)
     scores = [h["stop_score"] for h in det.history_]
@@ -219,3 +296,9 @@ def test_bad_parameters_are_config_errors():
         make_detector("usad", objective="hinge")
     with pytest.raises(ConfigError, match="lam must be"):
         make_detector("anogan", lam=2.0)
+    with pytest.raises(ConfigError, match="unknown critic_fold"):
+        make_detector("tadgan", critic_fold="mode")
+    with pytest.raises(ConfigError, match="local_window"):
+        make_detector("tadgan", local_window=0.0)
+    with pytest.raises(ConfigError, match="ema_decay"):
+        make_detector("alad", ema_decay=1.0)

@@ -145,17 +145,24 @@ def write_html(fig: go.Figure, path: str | Path, reload_every: float | None = No
 
 
 def write_png(fig: go.Figure, path: str | Path, width: int = 1400) -> None:
-    """Write `fig` as a PNG image, atomically. Needs the `png` extra (kaleido) and Chrome or Chromium."""
+    """Write `fig` as a PNG image, atomically. Needs the `png` extra (kaleido) and Chrome or Chromium.
+
+    kaleido is called directly, not through plotly's write_image, to leave MathJax out: plotly's way always
+    loads it from a CDN, and without internet kaleido then sometimes calls its page before the page's own
+    script has loaded ("kaleido_scopes is not defined")."""
     _check_kaleido(path)
+    import kaleido
+    from kaleido.errors import ChromeNotFoundError
+
+    size = {"width": width} | ({"height": fig.layout.height} if fig.layout.height else {})
     try:
-        write_atomic(Path(path), lambda tmp: fig.write_image(tmp, format="png", width=width))
-    except RuntimeError as e:
-        if "Chrome" not in str(e):  # plotly's word for kaleido not finding a browser to render with
-            raise
+        image = kaleido.calc_fig_sync(fig, opts={"format": "png", **size}, kopts={"mathjax": False})
+    except ChromeNotFoundError as e:
         raise ConfigError(
             f"{path}: writing PNG needs Chrome or Chromium, and none was found: install one (on Debian: "
             "apt install chromium), or run plotly_get_chrome, or set BROWSER_PATH to its executable"
         ) from e
+    write_atomic(Path(path), lambda tmp: tmp.write_bytes(image))
 
 
 def write_report(

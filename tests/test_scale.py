@@ -15,7 +15,7 @@ import typer
 
 from tsgan.datasets import make_pmu
 from tsgan.detectors import PCAReconstruction
-from tsgan.errors import ConfigError, InputError
+from tsgan.errors import ConfigError, InputError, TsganError
 from tsgan.scale import (
     ModelActor,
     Task,
@@ -299,3 +299,9 @@ def test_stream_on_ray_actors_flags_each_pmus_events_once(tmp_path, ray_session)
             and e.interval.end_time >= record["start"]
             for e in found
         ), (record, [e.to_dict() for e in found])
+
+
+@pytest.mark.skipif(not HAS_RAY, reason="Ray is not installed (pip install 'tsgan[ray]')")
+def test_a_stream_actor_error_comes_back_as_one_line(tmp_path, ray_session):
+    with pytest.raises(TsganError, match=r"a stream actor failed: .*missing\.tsgan: no such model file"):
+        run_on_ray(tmp_path / "missing.tsgan", ["c37118://127.0.0.1:1"], print, options={}, actors=1)

@@ -14,6 +14,7 @@ detected is lost. With `scores_out`, each actor logs its own PMUs' scores to a f
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -167,33 +168,55 @@ def run_on_ray(
             for share, path in zip(shares, files, strict=True)
         ]
 
-        def deliver() -> bool:
-            """Hand over what every actor has finished; True when all their streams have ended."""
-            ended = True
-            for events, scores, done in ray.get([w.collect.remote() for w in workers]):
-                for pmu, times, point in scores:
-                    on_point_scores(pmu, times, point)
-                for event in events:
-                    emit(event)
-                ended &= done
-            return ended
-
-        ray.get([w.start.remote() for w in workers])  # each returns once its actor has loaded the model
-        stop = threading.Event()
-        started = time.monotonic()
-        with stop_on_signals(stop):
-            while not stop.is_set() and not deliver():
-                if duration is not None and time.monotonic() - started >= duration:
-                    break
-                stop.wait(poll)
-        summaries = ray.get([w.stop.remote() for w in workers])
-        deliver()  # the events closed by stopping
-        for worker in workers:
-            ray.kill(worker)
-    return _merge(summaries, time.monotonic() - started) | {
+        try:
+            summaries, wall_s = _stream(ray, workers, emit, on_point_scores, duration, poll)
+        finally:  # also when an actor failed: the others must not stream on, unseen
+            for worker in workers:
+                ray.kill(worker)
+    return _merge(summaries, wall_s) | {
         "actors": len(workers),
         "score_files": [str(f) for f in files if f is not None],
     }
+
+
+def _stream(ray, workers: list, emit, on_point_scores, duration: float | None, poll: float):
+    """Start the actors together, hand over their events every `poll` seconds until the end, stop them;
+    return their summaries and the seconds streamed."""
+
+    def deliver() -> bool:
+        """Hand over what every actor has finished; True when all their streams have ended."""
+        ended = True
+        for events, scores, done in _get(ray, [w.collect.remote() for w in workers]):
+            for pmu, times, point in scores:
+                on_point_scores(pmu, times, point)
+            for event in events:
+                emit(event)
+            ended &= done
+        return ended
+
+    _get(ray, [w.start.remote() for w in workers])  # each returns once its actor has loaded the model
+    stop = threading.Event()
+    started = time.monotonic()
+    with stop_on_signals(stop):
+        while not stop.is_set() and not deliver():
+            if duration is not None and time.monotonic() - started >= duration:
+                break
+            stop.wait(poll)
+    summaries = _get(ray, [w.stop.remote() for w in workers])
+    deliver()  # the events closed by stopping
+    return summaries, time.monotonic() - started
+
+
+def _get(ray, refs: list) -> list:
+    """ray.get, with an actor's error (a model file it cannot read, a source that fails) as one line."""
+    try:
+        return ray.get(refs)
+    except ray.exceptions.RayError as exc:
+        # Ray's message ends with the actor's own exception as "Class: message", after its traceback.
+        lines = [
+            line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).splitlines() if line.strip()
+        ]
+        raise TsganError(f"a stream actor failed: {lines[-1] if lines else type(exc).__name__}") from None
 
 
 def _merge(summaries: list[dict], wall_s: float) -> dict:

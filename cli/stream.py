@@ -171,8 +171,9 @@ def stream(
         typer.Option(
             "--source",
             "-s",
-            help="c37118://HOST:PORT[/IDCODE][,HOST:PORT...], csv-tail://PATH, stdin://json or stdin://csv "
-            "(repeatable).",
+            # No square brackets: Typer's help reads them as markup.
+            help="c37118://HOST:PORT (or HOST:PORT/IDCODE; several PMUs comma-separated), csv-tail://PATH, "
+            "stdin://json or stdin://csv (repeatable).",
         ),
     ],
     events_out: Annotated[

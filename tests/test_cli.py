@@ -186,3 +186,12 @@ def test_labels_reach_only_a_semi_supervised_detector(files, tmp_path):
         "fit", files / "run.csv", "-o", tmp_path / "e.tsgan", "--detector", "esad", "--labels", *tiny
     )
     assert esad.exit_code == 0, esad.output
+
+
+@pytest.mark.parametrize(
+    "command", ["fit", "detect", "evaluate", "bench", "plot", "simulate pmu", "pmu-serve", "stream"]
+)
+def test_every_command_prints_its_help(command):
+    result = invoke(*command.split(), "--help")
+    assert result.exit_code == 0, result.output
+    assert "Usage: " in result.output and "--help" in result.output

@@ -26,7 +26,7 @@ from tsgan.scale import (
     run_assets,
 )
 from tsgan.stream import PmuServer, simulated_feeds, truth
-from tsgan.stream.workers import deal_sources, run_on_ray
+from tsgan.stream.workers import deal, pmu_addresses, run_on_ray
 from tsgan_cli.scale import detect_many, fit_many, many_mode, one_input
 
 HAS_RAY = importlib.util.find_spec("ray") is not None
@@ -240,13 +240,13 @@ def test_model_actor_scores_like_the_model(tmp_path):
 
 
 def test_sources_are_dealt_out_pmu_by_pmu():
-    shares = deal_sources(["c37118://h:1,h:2,h:3", "csv-tail://x.csv"], 2)
+    shares = deal(pmu_addresses(["c37118://h:1,h:2,h:3", "csv-tail://x.csv"]), 2)
     assert shares == [["c37118://h:1,h:3"], ["c37118://h:2", "csv-tail://x.csv"]]
-    assert deal_sources(["c37118://h:1"], 4) == [["c37118://h:1"]]
+    assert deal(pmu_addresses(["c37118://h:1"]), 4) == [["c37118://h:1"]]
     with pytest.raises(ConfigError, match="standard input cannot go to Ray actors"):
-        deal_sources(["stdin://csv"], 2)
+        pmu_addresses(["stdin://csv"])
     with pytest.raises(ConfigError, match="unknown source"):
-        deal_sources(["udp://h:1"], 2)
+        pmu_addresses(["udp://h:1"])
 
 
 @pytest.mark.skipif(not HAS_RAY, reason="Ray is not installed (pip install 'tsgan[ray]')")

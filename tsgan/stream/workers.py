@@ -101,19 +101,24 @@ class StreamWorker:
         return self._summary | {"latencies_ns": np.concatenate(latencies) if latencies else np.empty(0)}
 
 
-def deal_sources(specs: list[str], parts: int) -> list[list[str]]:
-    """The PMUs of `specs` dealt out to at most `parts` shares, round robin, each share as source specs.
+def pmu_addresses(specs: list[str]) -> list[str]:
+    """One entry per PMU of the --source values: each C37.118 address, and each other source's whole spec.
 
-    A c37118 value with several addresses is split into its PMUs; the addresses of one share are joined
-    again, so an actor reads its PMUs with one source. Standard input belongs to this process, so it
-    cannot be dealt out."""
-    addresses: list[str] = []  # one per PMU: C37.118 addresses, and whole specs of other sources
+    Checked here, before Ray starts, so a typo fails at once. Standard input belongs to this process, so
+    it cannot go to an actor."""
+    addresses: list[str] = []
     for spec in specs:
         scheme, _, rest = spec.partition("://")
         if scheme == "stdin":
             raise ConfigError(f"source {spec!r}: standard input cannot go to Ray actors; use --engine local")
-        open_sources(spec)  # checked here, so a typo fails before any actor starts
+        open_sources(spec)
         addresses += [a.strip() for a in rest.split(",") if a.strip()] if scheme == "c37118" else [spec]
+    return addresses
+
+
+def deal(addresses: list[str], parts: int) -> list[list[str]]:
+    """`pmu_addresses` dealt out to at most `parts` shares, round robin, each share as source specs: the
+    C37.118 addresses of a share are joined again, so an actor reads its PMUs with one source."""
     n = max(1, min(parts, len(addresses)))
     shares = []
     for share in (addresses[k::n] for k in range(n)):
@@ -140,14 +145,13 @@ def run_on_ray(
     """Stream `sources` on Ray actors (one per CPU of the cluster by default, at most one per PMU) and
     hand every event to `emit`; return the summed counters, the latency over all actors, and
     `score_files` (with `scores_out`: `NAME.partK.parquet`, one per actor)."""
+    if actors is not None and actors < 1:
+        raise ConfigError(f"--actors must be at least 1, got {actors}")
+    addresses = pmu_addresses(sources)
     with ray_session(address):
         import ray
 
-        if actors is None:
-            actors = max(1, int(ray.cluster_resources().get("CPU", 1)))
-        if actors < 1:
-            raise ConfigError(f"--actors must be at least 1, got {actors}")
-        shares = deal_sources(sources, actors)
+        shares = deal(addresses, actors or max(1, int(ray.cluster_resources().get("CPU", 1))))
         files = [
             None
             if scores_out is None

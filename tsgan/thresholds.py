@@ -56,7 +56,7 @@ def _check_probability(name: str, value: float, hint: str) -> float:
     return value
 
 
-def check_pot(q: float, level: float) -> tuple[float, float]:
+def _check_pot(q: float, level: float) -> tuple[float, float]:
     """Validate POT parameters: q must be rarer than the tail that the GPD is fitted on."""
     q = _check_probability("q", q, "use e.g. q=1e-3 (one false alarm per thousand normal points)")
     level = _check_probability("level", level, "use e.g. level=0.98 (the GPD is fitted on the top 2%)")
@@ -165,7 +165,7 @@ def pot_threshold(x: np.ndarray, q: float = 1e-3, level: float = 0.98) -> float:
     (constant scores, or too few scores: the paper suggests ~1000), the GPD cannot be fitted and the
     threshold is the largest score plus a margin (see `_fallback`).
     """
-    q, level = check_pot(q, level)
+    q, level = _check_pot(q, level)
     return _pot_tail(_finite(x, "the calibration scores"), q, level)[4]
 
 
@@ -181,7 +181,7 @@ def check_method(
     if method not in METHODS:
         raise ConfigError(f"unknown threshold method {method!r}; use one of {', '.join(METHODS)}")
     if method in ("pot", "drift"):
-        check_pot(q, level)
+        _check_pot(q, level)
     elif method == "quantile" and not 0.0 < float(quantile) <= 1.0:
         raise ConfigError(f"quantile={quantile!r} must lie in (0, 1]; use e.g. quantile=0.995")
     elif method == "ksigma" and not (np.isfinite(k) and k >= 0):
@@ -282,7 +282,7 @@ class SPOT:
         max_peaks: int | None = 2000,
         learn_alarms: bool = False,
     ):
-        self.q, self.level = check_pot(q, level)
+        self.q, self.level = _check_pot(q, level)
         if int(refit_every) < 1:
             raise ConfigError(f"refit_every={refit_every!r} must be an integer >= 1; use e.g. 32")
         if max_peaks is not None and int(max_peaks) < MIN_PEAKS:

@@ -203,7 +203,7 @@ class Detector:
             max_gap=self.config.max_gap,
         )
         thresholds = np.full(len(self.channels_), np.nan, dtype=np.float32)
-        if self.config.threshold != "drift":
+        if not self._thresholds_move():
             thresholds[self.scaler_.active_] = self.thresholds_
         return Detection(flags, channel_flags, intervals, thresholds, scores)
 
@@ -216,6 +216,10 @@ class Detector:
 
     def _normalise(self, raw: np.ndarray) -> np.ndarray:
         return ((raw - self.score_center_) / self.score_scale_).astype(np.float32)
+
+    def _thresholds_move(self) -> bool:
+        """Whether the threshold in force changes along a scored series (then Detection.thresholds is NaN)."""
+        return self.config.threshold == "drift"
 
     def _excess(self, normalised: np.ndarray) -> np.ndarray:
         """Normalised channel scores (T, C_active) minus the threshold in force at each point."""

@@ -82,7 +82,7 @@ import torch.nn.functional as F
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.ndimage import label, maximum, maximum_filter1d, uniform_filter1d
 
-from tsgan.detectors.base import Detection, Detector, DetectorConfig
+from tsgan.detectors.base import Detector, DetectorConfig
 from tsgan.errors import ConfigError
 from tsgan.nn.conv import ConvCritic, ConvDecoder, ConvEncoder, LatentCritic
 from tsgan.nn.training import Phase, WindowedGAN, WindowedParams, adam, critic_loss
@@ -390,8 +390,5 @@ class TadGAN(WindowedGAN, Detector):
         )
         return excess / self.score_scale_
 
-    def detect(self, data, verbose: bool = False) -> Detection:
-        result = super().detect(data, verbose)
-        if self.config.local_threshold:
-            result.thresholds[:] = np.nan  # the local threshold varies along the series
-        return result
+    def _thresholds_move(self) -> bool:
+        return self.config.local_threshold or super()._thresholds_move()

@@ -6,6 +6,7 @@ warnings (channels excluded, gaps filled) into yellow lines; nothing is half-wri
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import warnings
@@ -126,6 +127,14 @@ Threshold = Annotated[
         "which follows the scored series' recent level online (--param depth=200).",
     ),
 ]
+ReferenceRows = Annotated[
+    int | None,
+    typer.Option(
+        "--reference-rows",
+        help="Each scored series opens with this many rows of normal operation: scaling and thresholds "
+        "are fitted again on them before it is scored (a run that starts in another regime).",
+    ),
+]
 Param = Annotated[
     list[str] | None,
     typer.Option(
@@ -136,7 +145,7 @@ Seed = Annotated[int, typer.Option("--seed", help="Random seed; the same seed gi
 Device = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
 
 
-def _training_options(objective, epochs, window, stride, inversion, threshold, param) -> dict:
+def _training_options(objective, epochs, window, stride, inversion, threshold, reference_rows, param) -> dict:
     """The training options that were given, with every --param KEY=VALUE among them."""
     options = {
         "objective": objective,
@@ -145,6 +154,7 @@ def _training_options(objective, epochs, window, stride, inversion, threshold, p
         "stride": stride,
         "inversion": inversion,
         "threshold": threshold,
+        "reference_rows": reference_rows,
     }
     for item in param or []:
         key, sep, value = item.partition("=")
@@ -155,6 +165,14 @@ def _training_options(objective, epochs, window, stride, inversion, threshold, p
         except json.JSONDecodeError:
             options[key.strip()] = value
     return {k: v for k, v in options.items() if v is not None}
+
+
+def _with_reference(det, reference_rows: int | None):
+    """A loaded model with --reference-rows, when given, in place of the value it was fitted with."""
+    if reference_rows is not None:
+        det.config = dataclasses.replace(det.config, reference_rows=reference_rows)
+        det.config.validate()
+    return det
 
 
 def _read_options(time_col, channels, label_col, sort, max_gap, allow_long_gaps) -> dict:
@@ -196,6 +214,7 @@ def fit(
     stride: Stride = None,
     inversion: Inversion = None,
     threshold: Threshold = None,
+    reference_rows: ReferenceRows = None,
     param: Param = None,
     seed: Seed = 0,
     device: Device = "auto",
@@ -220,7 +239,7 @@ def fit(
     """Fit a detector on normal data and save it to one model file (or one per asset with --out-dir)."""
     from tsgan.detectors import make_detector
 
-    params = _training_options(objective, epochs, window, stride, inversion, threshold, param)
+    params = _training_options(objective, epochs, window, stride, inversion, threshold, reference_rows, param)
     if many_mode(data, manifest, out_dir, output=output):
         read_options = _read_options(time_col, channels, label_col, sort, max_gap, allow_long_gaps)
         params |= {"seed": seed, "device": device}
@@ -300,6 +319,7 @@ def detect(
     jobs: Jobs = None,
     ray_address: RayAddress = None,
     force: Force = False,
+    reference_rows: ReferenceRows = None,
     quiet: Quiet = False,
 ) -> None:
     """Flag anomalous intervals in data with a fitted model (or per asset with --out-dir)."""
@@ -307,6 +327,8 @@ def detect(
     from tsgan.io import write_json_atomic, write_table_atomic
 
     if many_mode(data, manifest, out_dir, output=output, scores=scores, plot=plot_path):
+        if reference_rows is not None:
+            raise ConfigError("--reference-rows applies to one file here; with --out-dir, fit with it")
         read_options = _read_options(time_col, None, label_col, sort, max_gap, allow_long_gaps)
         detect_many(
             data,
@@ -322,7 +344,7 @@ def detect(
         )
         return
     data = one_input(data)
-    det = load_detector(model)
+    det = _with_reference(load_detector(model), reference_rows)
     series = _read(data, time_col, None, label_col, sort, max_gap, allow_long_gaps)
     result = det.detect(series, verbose=not quiet)
     intervals = [interval.to_dict() for interval in result.intervals]
@@ -369,6 +391,7 @@ def evaluate(
     stride: Stride = None,
     inversion: Inversion = None,
     threshold: Threshold = None,
+    reference_rows: ReferenceRows = None,
     param: Param = None,
     seed: Seed = 0,
     device: Device = "auto",
@@ -393,7 +416,9 @@ def evaluate(
     if dataset is not None:
         if plot_path is not None:
             raise ConfigError("--plot draws one series: use it with DATA and --model, not with --dataset")
-        params = _training_options(objective, epochs, window, stride, inversion, threshold, param)
+        params = _training_options(
+            objective, epochs, window, stride, inversion, threshold, reference_rows, param
+        )
         params |= {"seed": seed, "device": device}
         make_detector(detector, **params)  # bad options fail before any data is read
         result = evaluate_splits(detector, params, load_dataset(dataset, data_root), vus_buffer, not quiet)
@@ -402,7 +427,8 @@ def evaluate(
     else:
         from tsgan.artifacts import load_detector
 
-        det = load_detector(model)
+        det = _with_reference(load_detector(model), reference_rows)
+        reference_rows = det.config.reference_rows
         series = _read(data, time_col, None, label_col, sort, 10, False)
         if series.labels is None:
             raise ConfigError(f"{data}: no label column found; name it with --label-col")
@@ -417,6 +443,8 @@ def evaluate(
     typer.echo(
         f"VUS buffer L = {vus_buffer}; deployable = tsgan's own thresholds, oracle = chosen on test labels"
     )
+    if reference_rows:
+        typer.echo(f"the first {reference_rows} rows of each series are its reference: given, not judged")
     for name, value in result["metrics"].items():
         typer.echo(f"  {name:<48} {value:8.3f}")
     if output is not None:
@@ -441,6 +469,7 @@ def bench(
     stride: Stride = None,
     inversion: Inversion = None,
     threshold: Threshold = None,
+    reference_rows: ReferenceRows = None,
     param: Param = None,
     seed: Seed = 0,
     vus_buffer: VusBuffer = 20,
@@ -457,7 +486,9 @@ def bench(
     from tsgan.io import write_atomic, write_table_atomic
     from tsgan.plot import write_html
 
-    options = _training_options(objective, epochs, window, stride, inversion, threshold, param)
+    options = _training_options(
+        objective, epochs, window, stride, inversion, threshold, reference_rows, param
+    )
     options["seed"] = seed
     cells = [Cell(d, ds, params_for(d, options)) for d in _split(detectors) for ds in _split(datasets)]
     bar = tqdm(total=len(cells), desc="bench", unit="cell", disable=quiet)

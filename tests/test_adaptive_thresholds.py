@@ -1,4 +1,5 @@
-"""Drift thresholds on the detector contract: a regime shift after training, online use, saving, errors."""
+"""A series in another regime than the training data: drift thresholds (online use, saving, errors) and
+reference rows (each series recalibrated on its own normal start)."""
 
 import dataclasses
 
@@ -6,11 +7,18 @@ import numpy as np
 import pytest
 
 from tsgan.artifacts import load_detector
+from tsgan.bench import detection_metrics
 from tsgan.datasets import make_industrial
 from tsgan.detectors import make_detector
-from tsgan.errors import ConfigError
+from tsgan.errors import ConfigError, InputError
+from tsgan.series import Series
+from tsgan.stream.online import OnlineDetector
 
 SHIFT_AT, SPIKE_AT, DEPTH = 400, 1500, 50
+REFERENCE, RESTART_SPIKE = 300, 1100
+TINY_USAD = dict(
+    window=8, stride=2, score_stride=2, hidden=8, latent_dim=3, layers=2, epochs=2, batch_size=32
+)
 
 
 @pytest.fixture(scope="module")
@@ -83,3 +91,69 @@ def test_validation_shorter_than_depth_still_calibrates(train, shifted):
 def test_bad_threshold_settings_fail_before_training(params, named):
     with pytest.raises(ConfigError, match=named.replace(".", r"\.")):
         make_detector("zscore", **params)
+
+
+def periodic(n: int, seed: int) -> Series:
+    """Four noisy sines of period 50 at different phases: any 300 rows show all of their variation."""
+    t = np.arange(n)[:, None]
+    values = np.sin(2 * np.pi * t / 50 + np.array([0, 0.8, 1.6, 2.6])) + np.arange(4)
+    return Series(values + 0.05 * np.random.default_rng(seed).normal(size=values.shape), ["a", "b", "c", "d"])
+
+
+@pytest.fixture(scope="module")
+def periodic_train() -> Series:
+    return periodic(2000, seed=1)
+
+
+@pytest.fixture(scope="module")
+def restarted() -> Series:
+    """A run that starts at another operating point: channels a and b 8 units higher, c swinging 1.5
+    times as wide, and one spike of 3 on d at RESTART_SPIKE."""
+    series = periodic(1600, seed=2)
+    values = series.values.copy()
+    values[:, :2] += 8
+    values[:, 2] = 2 + 1.5 * (values[:, 2] - 2)
+    values[RESTART_SPIKE, 3] += 3
+    return dataclasses.replace(series, values=values)
+
+
+@pytest.mark.parametrize("name, params", [("zscore", {}), ("pca", {}), ("usad", TINY_USAD)])
+def test_reference_rows_recalibrate_on_the_series_start_and_the_spike_stands_out(
+    name, params, periodic_train, restarted
+):
+    assert make_detector(name, **params).fit(periodic_train).detect(restarted).flags.mean() > 0.5
+    det = make_detector(name, reference_rows=REFERENCE, **params).fit(periodic_train)
+    found = det.detect(restarted)
+    near = slice(RESTART_SPIKE - 4, RESTART_SPIKE + 5)
+    assert found.flags[near].any() and found.channel_flags[near, 3].any()
+    assert found.flags.mean() < 0.02
+    assert found.reference_rows == REFERENCE and np.isfinite(found.thresholds).all()
+    # Scoring leaves the fitted detector as it was: its own thresholds are those of a plain fit.
+    plain = make_detector(name, **params).fit(periodic_train)
+    assert np.array_equal(det.thresholds_, plain.thresholds_)
+
+
+def test_reference_rows_survive_saving_and_metrics_skip_them(periodic_train, restarted, tmp_path):
+    det = make_detector("zscore", reference_rows=REFERENCE).fit(periodic_train)
+    det.save(tmp_path / "m.tsgan")
+    first, again = det.detect(restarted), load_detector(tmp_path / "m.tsgan").detect(restarted)
+    np.testing.assert_array_equal(first.scores.channel, again.scores.channel)
+    # A label inside the reference rows is not judged: it was given as normal, not found.
+    labels = np.zeros(len(restarted), dtype=np.int8)
+    labels[RESTART_SPIKE] = 1
+    inside = labels.copy()
+    inside[10] = 1
+    assert detection_metrics(first, labels) == detection_metrics(first, inside)
+
+
+def test_reference_rows_errors_name_the_rows(periodic_train, restarted):
+    train = periodic_train
+    with pytest.raises(ConfigError, match="reference_rows must be >= 0"):
+        make_detector("zscore", reference_rows=-1)
+    det = make_detector("zscore", reference_rows=REFERENCE).fit(train)
+    with pytest.raises(InputError, match=f"100 rows is shorter than the {REFERENCE} reference rows"):
+        det.detect(dataclasses.replace(restarted, values=restarted.values[:100], timestamps=None))
+    with pytest.raises(ConfigError, match="reference_rows=4 is shorter than one window of 8"):
+        make_detector("usad", reference_rows=4, **TINY_USAD).fit(train).detect(restarted)
+    with pytest.raises(ConfigError, match="a stream does not have"):
+        OnlineDetector(det)

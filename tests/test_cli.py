@@ -152,6 +152,31 @@ def test_bench_writes_a_table_and_does_not_recompute_finished_cells(tmp_path):
     assert [p.stat().st_mtime_ns for p in cells] == stamps
 
 
+def test_reference_rows_from_fit_and_from_detect(files, tmp_path):
+    # The run sits 3 units higher than the normal file on every channel: without a reference the fixed
+    # thresholds flag it whole; recalibrated on its first 80 rows, only the valve fault (rows 100-109) is.
+    run = pl.read_csv(files / "run.csv", separator=";")
+    run.with_columns(pl.col(c) + 3 for c in ("pump", "valve", "flow")).write_csv(tmp_path / "high.csv")
+    plain, fitted = tmp_path / "plain.tsgan", tmp_path / "ref.tsgan"
+    assert invoke("fit", files / "normal.csv", "-o", plain, "--detector", "zscore").exit_code == 0
+    result = invoke("fit", files / "normal.csv", "-o", fitted, "--detector", "zscore", "--reference-rows", 80)
+    assert result.exit_code == 0, result.output
+
+    def flagged(model, *extra):
+        out = tmp_path / "out.json"
+        result = invoke("detect", tmp_path / "high.csv", "--model", model, "-o", out, "--quiet", *extra)
+        assert result.exit_code == 0, result.output
+        return {row for i in json.loads(out.read_text()) for row in range(i["start"], i["end"] + 1)}
+
+    assert len(flagged(plain)) > 150
+    for rows in (flagged(fitted), flagged(plain, "--reference-rows", 80)):
+        assert set(range(100, 110)) <= rows and len(rows) < 20
+    evaluated = invoke("evaluate", tmp_path / "high.csv", "--model", plain, "--reference-rows", 80, "--quiet")
+    assert evaluated.exit_code == 0 and "first 80 rows of each series are its reference" in evaluated.stdout
+    bad = invoke("detect", tmp_path / "high.csv", "--model", plain, "--reference-rows", 500, "--quiet")
+    assert bad.exit_code == 1 and "200 rows is shorter than the 500 reference rows" in bad.stderr
+
+
 @needs_shared_data("skab", "valve2")
 def test_evaluate_a_public_dataset():
     result = invoke("evaluate", "--dataset", "skab/valve2", "--detector", "zscore", "--quiet")

@@ -46,8 +46,11 @@ class Cell:
 
 
 def detection_metrics(detection, labels, vus_buffer: int = 20) -> dict[str, float]:
-    """The metric table of one detection result against 0/1 labels, as {name [kind]: value}."""
-    return as_dict(metric_table(labels, detection.scores.point, detection.flags, vus_buffer))
+    """The metric table of one detection result against 0/1 labels, as {name [kind]: value}. Rows the
+    detector was told are normal (`reference_rows`) are not judged: they are given, not found."""
+    skip = detection.reference_rows
+    point, flags = detection.scores.point[skip:], detection.flags[skip:]
+    return as_dict(metric_table(labels[skip:], point, flags, vus_buffer))
 
 
 def evaluate_series(det, series, vus_buffer: int = 20, verbose: bool = False) -> dict[str, float]:

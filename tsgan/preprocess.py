@@ -63,6 +63,19 @@ class Scaler:
         self.scale_ = np.where(self.active_, scale, 1.0).astype(np.float32)
         return self
 
+    def rebased(self, values: np.ndarray) -> Scaler:
+        """A copy re-fitted on `values` (rows of normal operation in another regime), keeping the active
+        channels; a channel without spread in `values` keeps its training scale, whose units the model
+        knows, instead of one that would blow its scores up."""
+        fresh = Scaler(self.method, self.clip)
+        with warnings.catch_warnings():  # constant channels here are handled below, not news to the user
+            warnings.simplefilter("ignore", TsganWarning)
+            fresh.fit(values, [str(i) for i in range(len(self.center_))])
+        fresh.center_ = np.where(self.active_, fresh.center_, self.center_).astype(np.float32)
+        fresh.scale_ = np.where(self.active_ & fresh.active_, fresh.scale_, self.scale_).astype(np.float32)
+        fresh.active_ = self.active_
+        return fresh
+
     def transform(self, values: np.ndarray) -> np.ndarray:
         """Scaled values of the active channels. Not clipped: a score must see how far a value really is
         (clipping at a few spreads made every point of a shifted regime look alike, see `clip_values`)."""

@@ -18,10 +18,17 @@ The threshold is fixed (pot, quantile, ksigma: calibrated on validation scores) 
 along the scored series: the median of the channel's `depth` previous scores plus an offset calibrated on
 validation, so a series that sits in another regime than the training data is judged against its own
 recent level, online (each point only against the past).
+
+A series can also bring its own reference: with `reference_rows` = N, the first N rows of every scored
+series are taken as normal operation (the user vouches for them, as SKAB's protocol does for the start of
+each run), and the scaling, score normalisation and thresholds are fitted again on them before the series
+is scored; the model itself stays as trained. It answers a restart in a new regime, which a fixed
+threshold flags whole and a moving one absorbs along with long anomalies. Metrics skip those rows.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import warnings
 from dataclasses import dataclass
@@ -51,12 +58,15 @@ class DetectorConfig:
     depth: int = 200  # for threshold="drift": previous scores whose median the threshold sits above
     min_interval: int = 1  # shortest interval reported, in points
     max_gap: int = 0  # unflagged points allowed inside one interval
+    reference_rows: int = 0  # > 0: each scored series opens with this many normal rows to recalibrate on
     seed: int = 0
     device: str = "auto"
 
     def validate(self) -> None:
         if not 0.05 <= self.val_fraction <= 0.5:
             raise ConfigError(f"val_fraction must be in [0.05, 0.5], got {self.val_fraction}")
+        if self.reference_rows < 0:
+            raise ConfigError(f"reference_rows must be >= 0 (0: no reference), got {self.reference_rows}")
         # Checked here, not after training: a bad threshold setting should not cost a training run.
         check_method(self.threshold, self.q, self.level, self.quantile, depth=self.depth)
         if self.device not in ("auto", "cpu", "cuda"):
@@ -82,6 +92,7 @@ class Detection:
     intervals: list[Interval]
     thresholds: np.ndarray  # (C,) fixed thresholds in normalised score units; NaN where they move (drift)
     scores: Scores
+    reference_rows: int = 0  # leading rows taken as normal to recalibrate on; metrics do not judge them
 
 
 class Detector:
@@ -155,12 +166,18 @@ class Detector:
         if not self.scaler_.active_.any():
             raise InputError(f"{series.name or 'training data'}: every channel is constant; nothing to learn")
         x_train = self.scaler_.clip_values(self.scaler_.transform(series.values[:-n_val]))
-        x_val = self.scaler_.transform(series.values[-n_val:])
         # Only a semi-supervised detector sees labels, and only those of the rows it trains on.
         has_labels = self.uses_labels and series.labels is not None
         self._train_labels = series.labels[:-n_val] if has_labels else None
         _seed_everything(cfg.seed)
         self._fit(x_train, verbose)
+        self._calibrate_thresholds(self.scaler_.transform(series.values[-n_val:]), verbose)
+        return self
+
+    def _calibrate_thresholds(self, x_val: np.ndarray, verbose: bool) -> None:
+        """Score normalisation and thresholds from scaled normal values (the validation split, or a
+        scored series' reference rows)."""
+        cfg = self.config
         raw_val = self._calibrate(x_val, verbose)
         self.score_center_, self.score_scale_ = robust_stats(raw_val)
         val = self._normalise(raw_val)
@@ -171,16 +188,44 @@ class Detector:
         # A scored series' first moving medians reach back into the end of validation, so its first
         # points are judged against the training regime, not against nothing.
         self.score_history_ = val[-cfg.depth :]
-        return self
 
     def score(self, data, verbose: bool = False) -> Scores:
+        series = self._scorable(data)
+        return self._for_series(series, verbose)._score_series(series, verbose)
+
+    def _scorable(self, data) -> Series:
         self._check_fitted()
         series = self._check_channels(as_series(data))
-        if len(series) < self.min_length():
-            raise InputError(
-                f"{series.name or 'data'}: {len(series)} rows is shorter than one window of "
-                f"{self.min_length()}; give a longer series"
+        need = max(self.min_length(), self.config.reference_rows)
+        if len(series) < need:
+            what = (
+                f"the {self.config.reference_rows} reference rows (reference_rows)"
+                if self.config.reference_rows > self.min_length()
+                else f"one window of {self.min_length()}"
             )
+            raise InputError(
+                f"{series.name or 'data'}: {len(series)} rows is shorter than {what}; give a longer series"
+            )
+        return series
+
+    def _for_series(self, series: Series, verbose: bool) -> Detector:
+        """This detector, or with `reference_rows` a copy recalibrated on the series' first rows: its
+        scaler re-centred and re-scaled on them, then its score normalisation and thresholds. The
+        networks are shared, not copied: recalibration never changes them."""
+        n = self.config.reference_rows
+        if not n:
+            return self
+        if n < self.min_length():
+            raise ConfigError(
+                f"reference_rows={n} is shorter than one window of {self.min_length()}; "
+                f"give reference_rows >= {self.min_length()}"
+            )
+        model = copy.copy(self)
+        model.scaler_ = self.scaler_.rebased(series.values[:n])
+        model._calibrate_thresholds(model.scaler_.transform(series.values[:n]), verbose)
+        return model
+
+    def _score_series(self, series: Series, verbose: bool) -> Scores:
         raw = self._channel_scores(self.scaler_.transform(series.values), verbose)
         excess = self._excess(self._normalise(raw))
         channel = np.full((len(series), len(self.channels_)), -np.inf, dtype=np.float32)
@@ -190,7 +235,9 @@ class Detector:
         )
 
     def detect(self, data, verbose: bool = False) -> Detection:
-        scores = self.score(data, verbose)
+        series = self._scorable(data)
+        model = self._for_series(series, verbose)
+        scores = model._score_series(series, verbose)
         channel_flags = scores.channel > 0
         flags = scores.point > 0
         intervals = find_intervals(
@@ -204,8 +251,8 @@ class Detector:
         )
         thresholds = np.full(len(self.channels_), np.nan, dtype=np.float32)
         if not self._thresholds_move():
-            thresholds[self.scaler_.active_] = self.thresholds_
-        return Detection(flags, channel_flags, intervals, thresholds, scores)
+            thresholds[self.scaler_.active_] = model.thresholds_
+        return Detection(flags, channel_flags, intervals, thresholds, scores, self.config.reference_rows)
 
     def save(self, path) -> None:
         from tsgan.artifacts import save_detector

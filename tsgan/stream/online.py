@@ -152,6 +152,12 @@ class OnlineDetector:
         on_scores: ScoreCallback | None = None,
     ):
         detector._check_fitted()
+        if detector.config.reference_rows:
+            raise ConfigError(
+                f"this {detector.name} model recalibrates on the first {detector.config.reference_rows} "
+                "rows of each series (reference_rows), which a stream does not have: streams calibrate their "
+                "thresholds on each station's first --init-seconds instead; refit with reference_rows=0"
+            )
         if threshold not in THRESHOLDS:
             raise ConfigError(f"threshold {threshold!r}: use one of {', '.join(THRESHOLDS)}")
         if hop < 1 or min_frames < 1 or quiet_period < 0 or gap_factor <= 1:

@@ -14,7 +14,7 @@ import tsgan
 from tsgan.detectors import make_detector
 from tsgan.detectors.esad import keep_intervals
 from tsgan.detectors.tadgan import _centred, covering_values, dtw_errors, kde_mode, local_threshold_excess
-from tsgan.errors import ConfigError
+from tsgan.errors import ConfigError, TsganWarning
 from tsgan.nn.conv import ConvCritic, ConvDecoder, ConvEncoder, LatentCritic, PairCritic
 from tsgan.nn.training import critic_loss, set_training, spread
 from tsgan.objectives import OBJECTIVES, get_objective
@@ -265,7 +265,8 @@ def test_esad_latent_norm_separates_a_labelled_anomaly():
         labels[start : start + 4] = 1
     det = tiny("esad", epochs=8, lr=3e-3)
     det._train_labels = labels[: 600 - int(600 * det.config.val_fraction)]  # what the base class passes
-    det.fit(Series(x, CHANNELS, labels=labels))
+    with pytest.warns(TsganWarning, match="only 3 labelled anomalous intervals"):
+        det.fit(Series(x, CHANNELS, labels=labels))
     test = x[480:].copy()
     test[60:64, 1] += 3  # a new anomaly of the labelled kind
     norms = det.latent_norm(sliding_windows(torch.from_numpy(det.scaler_.transform(test)), 8, 1)).numpy()

@@ -31,6 +31,7 @@ trained with tsgan's pluggable objective, and adv_weight x feature matching in t
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -38,7 +39,7 @@ import numpy as np
 import torch
 
 from tsgan.detectors.base import Detector, DetectorConfig
-from tsgan.errors import ConfigError, InputError
+from tsgan.errors import ConfigError, InputError, TsganWarning
 from tsgan.nn.conv import ConvCritic, ConvDecoder, ConvEncoder
 from tsgan.nn.training import (
     Phase,
@@ -70,6 +71,16 @@ class ESADConfig(WindowedParams, DetectorConfig):
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0.0 <= self.label_fraction <= 1.0:
             raise ConfigError(f"label_fraction must be in [0, 1], got {self.label_fraction}")
+
+
+# Below this many labelled anomalous intervals, labels cost ESAD accuracy on tsgan's synthetic benchmark
+# (1-24 intervals scored below no labels; 78 scored above: benchmarks/BENCHMARKS.md, "ESAD").
+FEW_LABELLED_INTERVALS = 50
+
+
+def count_intervals(labels: np.ndarray) -> int:
+    """Number of runs of True in a (T,) bool array."""
+    return int(np.count_nonzero(np.diff(np.concatenate([[0], labels.astype(np.int8)])) == 1))
 
 
 def keep_intervals(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
@@ -138,6 +149,15 @@ class ESAD(WindowedGAN, Detector):
                 raise InputError(f"{len(labels)} training labels for {len(x_fit)} training rows")
             cfg = self.config
             kept = keep_intervals(labels[: len(x_fit)] > 0, cfg.label_fraction, cfg.seed)
+            n_intervals = count_intervals(kept)
+            if 0 < n_intervals < FEW_LABELLED_INTERVALS:
+                warnings.warn(
+                    f"ESAD learns from only {n_intervals} labelled anomalous intervals; on tsgan's benchmark "
+                    f"fewer than {FEW_LABELLED_INTERVALS} scored below ESAD without labels "
+                    "(benchmarks/BENCHMARKS.md): compare with --param label_fraction=0",
+                    TsganWarning,
+                    stacklevel=2,
+                )
             marks = torch.from_numpy(kept.astype(np.float32))[:, None]
             self.window_labels_ = sliding_windows(marks, cfg.window, cfg.stride).amax(dim=(1, 2))
         self.anomalous_ = torch.nonzero(self.window_labels_ > 0).flatten()

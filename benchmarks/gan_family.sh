@@ -27,6 +27,11 @@ $T bench --quiet --detectors alad --epochs 5 --param ema_decay=0 --datasets smd/
 #    The SKAB valve1 rows of the two members whose defaults changed (TadGAN's score, ALAD's averages).
 $T bench --quiet --detectors tadgan,alad --epochs 5 --datasets skab/valve1 --out benchmarks/results
 
+#    Every member on SKAB at 5 epochs, as is and with each run's first 400 rows as its reference.
+$T bench --quiet --detectors $FAMILY --epochs 5 --datasets skab/valve1,skab/valve2 --out benchmarks/results
+$T bench --quiet --detectors $FAMILY --epochs 5 --reference-rows 400 --datasets skab/valve1,skab/valve2 \
+  --out benchmarks/results
+
 # 1. Every family member with its defaults, on every dataset (same folder as run_all.sh, so one table).
 $T bench --quiet --detectors $FAMILY --datasets $DATASETS --out benchmarks/results
 #    and the two departures from the papers undone: EGBAD as a pure BiGAN, TadGAN on 100-point windows.

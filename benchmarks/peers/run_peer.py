@@ -11,6 +11,10 @@ metrics are means over the dataset's series, with fit and score seconds and the 
 cell runs in its own child process). Finished cells are skipped on the next run; failed ones are recorded
 with their error and retried.
 
+`--param key=value` (repeatable, the value read as JSON) changes one of the peer's parameters, e.g.
+`--param epochs=5`. Parameters that differ from the peer's own go into the cell's `params` and its file
+name, `<peer>__epochs=5__<dataset>.json`, so such cells sit beside the default ones as separate rows.
+
 Deployable flags come only from each peer's own label-free threshold (DeepOD and PyOD: the `threshold_`
 their `predict` compares against, set from the training scores and the default `contamination`; Orion:
 the intervals its `detect` reports); test labels reach nothing but tsgan.evaluation.metric_table.
@@ -29,7 +33,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -228,9 +232,10 @@ def _child(peer: Peer, dataset: str, vus_buffer: int, queue) -> None:
     queue.put(out)
 
 
-def run_cell(name: str, dataset: str, vus_buffer: int, threads: int | None = None) -> dict:
-    """One (peer, dataset) cell in a fresh child process, so its peak memory is its own."""
-    peer = PEERS[name]
+def run_cell(name: str, params: dict, dataset: str, vus_buffer: int, threads: int | None = None) -> dict:
+    """One (peer, dataset) cell with these parameters in a fresh child process, so its peak memory is its
+    own."""
+    peer = replace(PEERS[name], params=params)
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
     process = context.Process(target=_child, args=(peer, dataset, vus_buffer, queue))
@@ -242,6 +247,32 @@ def run_cell(name: str, dataset: str, vus_buffer: int, threads: int | None = Non
     return cell | ({"threads": threads} if threads else {}) | result
 
 
+def changed_params(pairs: list[str], defaults: dict) -> dict:
+    """The `key=value` pairs (values as JSON) that differ from the peer's defaults. A pair equal to the
+    default is dropped: it runs (and resumes) the default cell. The last pair for a key wins. ValueError
+    names an unknown key."""
+    changed = {}
+    for pair in pairs:
+        key, _, text = pair.partition("=")
+        if key not in defaults:
+            raise ValueError(f"unknown parameter {key!r} (known: {', '.join(sorted(defaults))})")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            raise ValueError(f"{pair!r}: the value is not JSON (quote a string: {key}='\"...\"')") from None
+        changed.pop(key, None)
+        if value != defaults[key]:
+            changed[key] = value
+    return changed
+
+
+def cell_stem(name: str, changed: dict, dataset: str) -> str:
+    """`<peer>[__key=value...]__<dataset>`: changed parameters in the name keep such cells from
+    overwriting, or being resumed as, the default ones."""
+    keys = [f"{k}={json.dumps(v, separators=(',', ':'))}" for k, v in sorted(changed.items())]
+    return "__".join([name, *keys, dataset.replace("/", "-")])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--peer", required=True, choices=sorted(PEERS))
@@ -249,23 +280,30 @@ def main() -> int:
     parser.add_argument("--out", default="benchmarks/results/peers", type=Path)
     parser.add_argument("--vus-buffer", type=int, default=20)
     parser.add_argument("--threads", type=int, help="limit BLAS/torch/TensorFlow threads (default: theirs)")
+    parser.add_argument("--param", action="append", default=[], metavar="KEY=JSON", help="repeatable")
     args = parser.parse_args()
+    defaults = PEERS[args.peer].params
+    try:
+        changed = changed_params(args.param, defaults)
+    except ValueError as exc:
+        parser.error(f"--param for {args.peer}: {exc}")
     if args.threads:  # read by the libraries when the child process first imports them
         os.environ.update({name: str(args.threads) for name in THREAD_VARIABLES})
     failed = 0
     for dataset in args.datasets.split(","):
-        path = args.out / "cells" / f"{args.peer}__{dataset.replace('/', '-')}.json"
+        stem = cell_stem(args.peer, changed, dataset)
+        path = args.out / "cells" / f"{stem}.json"
         if path.exists() and "error" not in json.loads(path.read_text()):
-            print(f"{args.peer} {dataset}: done before, skipped")
+            print(f"{stem}: done before, skipped")
             continue
-        result = run_cell(args.peer, dataset, args.vus_buffer, args.threads)
+        result = run_cell(args.peer, defaults | changed, dataset, args.vus_buffer, args.threads)
         write_json_atomic(result, path)
         failed += "error" in result
         summary = result.get("error") or (
             f"VUS-PR {result['metrics']['VUS-PR [threshold-free]']:.3f}, fit {result['fit_s']:.0f} s, "
             f"score {result['score_s']:.0f} s, {result['peak_mem_mb']:.0f} MB"
         )
-        print(f"{args.peer} {dataset}: {summary}", flush=True)
+        print(f"{stem}: {summary}", flush=True)
     return 1 if failed else 0
 
 

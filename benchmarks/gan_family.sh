@@ -34,6 +34,7 @@ $T bench --quiet --detectors $FAMILY --epochs 5 --reference-rows 400 --datasets 
 
 # 1. Every family member with its defaults, on every dataset (same folder as run_all.sh, so one table).
 $T bench --quiet --detectors $FAMILY --datasets $DATASETS --out benchmarks/results
+$T bench --quiet --detectors rsmgan --datasets $DATASETS --out benchmarks/results   # and RSM-GAN beside them
 #    and the two departures from the papers undone: EGBAD as a pure BiGAN, TadGAN on 100-point windows.
 $T bench --quiet --detectors egbad --param recon_weight=0 --datasets $DATASETS --out benchmarks/results
 $T bench --quiet --detectors tadgan --window 100 --datasets $DATASETS --out benchmarks/results

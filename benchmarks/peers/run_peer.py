@@ -189,8 +189,9 @@ def _fit_tadgan(train: np.ndarray, params: dict) -> Predictor:
 
 PEERS: dict[str, Peer] = {
     # DeepOD 0.4.1 defaults (window 100, hidden 100, batch 128) except epochs and training stride: one
-    # epoch over every window of an SMD machine takes ~10 minutes on 2 cores (README).
-    "deepod-usad": Peer("deepod", {"seq_len": 100, "stride": 10, "epochs": 10}, _fit_usad),
+    # epoch over every window of an SMD machine takes ~10 minutes on 2 cores (README). batch_size is
+    # listed so that --param can lower it where a series has fewer windows than one batch (NAB).
+    "deepod-usad": Peer("deepod", {"seq_len": 100, "stride": 10, "epochs": 10, "batch_size": 128}, _fit_usad),
     # PyOD defaults (window 50, 2 x 64 LSTM, 50 epochs) except epochs (README).
     "pyod-lstmad": Peer("pyod", {"epochs": 10}, _fit_pyod(_lstmad)),
     "pyod-iforest": Peer("pyod", {"window_size": 50}, _fit_pyod(_windowed("IForest"))),

@@ -28,7 +28,7 @@ for seed in 0 1 2; do
 done
 # 5. SKAB with each run's first 400 rows as its reference (SKAB's own protocol trains on them): scaling,
 #    score normalisation and thresholds are fitted again on them per run; the metrics skip them.
-$T bench --quiet --detectors random,zscore,pca,iforest,seasonal,madgan --reference-rows 400 \
+$T bench --quiet --detectors random,zscore,pca,iforest,seasonal,madgan,rsmgan --reference-rows 400 \
   --datasets skab/valve1,skab/valve2 --out benchmarks/results
 # 6. The objective study on SMD (38 channels, 23.7k training rows).
 for seed in 0 1 2; do

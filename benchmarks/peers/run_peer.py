@@ -41,6 +41,7 @@ import numpy as np
 from tsgan.datasets import load_dataset
 from tsgan.evaluation import as_dict, metric_table
 from tsgan.io import write_json_atomic
+from tsgan.preprocess import robust_stats
 
 SEED = 0
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS")
@@ -202,30 +203,47 @@ PEERS: dict[str, Peer] = {
 }
 
 
-def evaluate(peer: Peer, dataset: str, vus_buffer: int) -> dict:
-    """Fit once per distinct training series, score every test series; mean metrics, timings, rows."""
+def onto_training(test: np.ndarray, train: np.ndarray, reference_rows: int) -> np.ndarray:
+    """The test series moved so that its first `reference_rows` rows (given as normal) get the training
+    data's per-channel median and robust spread: for the peer's own scaler, the same as re-fitting it on
+    them, which is what tsgan's `--reference-rows` does. A channel flat in the reference keeps its spread."""
+    train_centre, train_scale = robust_stats(train)
+    centre, scale = robust_stats(test[:reference_rows], fallback=0.0)
+    scale = np.where(scale > 0, scale, train_scale)
+    return (test - centre) / scale * train_scale + train_centre
+
+
+def evaluate(peer: Peer, dataset: str, vus_buffer: int, reference_rows: int = 0) -> dict:
+    """Fit once per distinct training series, score every test series; mean metrics, timings, rows.
+    With `reference_rows`, each test series is first moved onto the training data by its first rows,
+    and the metrics skip those rows (as `tsgan bench --reference-rows`)."""
     fitted: dict[str, Predictor] = {}
     rows, fit_s, score_s = [], 0.0, 0.0
     for split in load_dataset(dataset):
         key = split.train.name or split.name
+        train = np.asarray(split.train.values, dtype=np.float64)
         if key not in fitted:
             _seed()
             start = time.perf_counter()
-            fitted[key] = peer.fit(np.asarray(split.train.values, dtype=np.float64), peer.params)
+            fitted[key] = peer.fit(train, peer.params)
             fit_s += time.perf_counter() - start
+        test = np.asarray(split.test.values, dtype=np.float64)
+        if reference_rows:
+            test = onto_training(test, train, reference_rows)
         start = time.perf_counter()
-        scores, flags = fitted[key](np.asarray(split.test.values, dtype=np.float64))
+        scores, flags = fitted[key](test)
         score_s += time.perf_counter() - start
-        metrics = as_dict(metric_table(split.test.labels, scores, flags, vus_buffer))
+        skip = reference_rows
+        metrics = as_dict(metric_table(split.test.labels[skip:], scores[skip:], flags[skip:], vus_buffer))
         rows.append({"series": split.name, **metrics})
     names = [k for k in rows[0] if k != "series"]
     means = {k: float(np.nanmean([r[k] for r in rows])) for k in names}
     return {"metrics": means, "fit_s": fit_s, "score_s": score_s, "series": rows}
 
 
-def _child(peer: Peer, dataset: str, vus_buffer: int, queue) -> None:
+def _child(peer: Peer, dataset: str, vus_buffer: int, reference_rows: int, queue) -> None:
     try:
-        out = evaluate(peer, dataset, vus_buffer)
+        out = evaluate(peer, dataset, vus_buffer, reference_rows)
         out["peak_mem_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     except Exception as exc:  # recorded in the cell, the other datasets go on
         traceback.print_exc()
@@ -233,18 +251,31 @@ def _child(peer: Peer, dataset: str, vus_buffer: int, queue) -> None:
     queue.put(out)
 
 
-def run_cell(name: str, params: dict, dataset: str, vus_buffer: int, threads: int | None = None) -> dict:
+def run_cell(
+    name: str,
+    params: dict,
+    dataset: str,
+    vus_buffer: int,
+    threads: int | None = None,
+    reference_rows: int = 0,
+) -> dict:
     """One (peer, dataset) cell with these parameters in a fresh child process, so its peak memory is its
     own."""
     peer = replace(PEERS[name], params=params)
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
-    process = context.Process(target=_child, args=(peer, dataset, vus_buffer, queue))
+    process = context.Process(target=_child, args=(peer, dataset, vus_buffer, reference_rows, queue))
     process.start()
     result = queue.get()
     process.join()
     version = f"{peer.package}=={importlib.metadata.version(peer.package)}"
-    cell = {"detector": name, "dataset": dataset, "params": {**peer.params, "seed": SEED}, "version": version}
+    reference = {"reference_rows": reference_rows} if reference_rows else {}
+    cell = {
+        "detector": name,
+        "dataset": dataset,
+        "params": {**peer.params, **reference, "seed": SEED},
+        "version": version,
+    }
     return cell | ({"threads": threads} if threads else {}) | result
 
 
@@ -282,7 +313,15 @@ def main() -> int:
     parser.add_argument("--vus-buffer", type=int, default=20)
     parser.add_argument("--threads", type=int, help="limit BLAS/torch/TensorFlow threads (default: theirs)")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=JSON", help="repeatable")
+    parser.add_argument(
+        "--reference-rows",
+        type=int,
+        default=0,
+        help="each test series' first N rows are its normal reference",
+    )
     args = parser.parse_args()
+    if args.reference_rows < 0:
+        parser.error(f"--reference-rows must be >= 0, got {args.reference_rows}")
     defaults = PEERS[args.peer].params
     try:
         changed = changed_params(args.param, defaults)
@@ -292,12 +331,15 @@ def main() -> int:
         os.environ.update({name: str(args.threads) for name in THREAD_VARIABLES})
     failed = 0
     for dataset in args.datasets.split(","):
-        stem = cell_stem(args.peer, changed, dataset)
+        reference = {"reference_rows": args.reference_rows} if args.reference_rows else {}
+        stem = cell_stem(args.peer, changed | reference, dataset)
         path = args.out / "cells" / f"{stem}.json"
         if path.exists() and "error" not in json.loads(path.read_text()):
             print(f"{stem}: done before, skipped")
             continue
-        result = run_cell(args.peer, defaults | changed, dataset, args.vus_buffer, args.threads)
+        result = run_cell(
+            args.peer, defaults | changed, dataset, args.vus_buffer, args.threads, args.reference_rows
+        )
         write_json_atomic(result, path)
         failed += "error" in result
         summary = result.get("error") or (

@@ -175,6 +175,17 @@ def test_reference_rows_from_fit_and_from_detect(files, tmp_path):
     assert evaluated.exit_code == 0 and "first 80 rows of each series are its reference" in evaluated.stdout
     bad = invoke("detect", tmp_path / "high.csv", "--model", plain, "--reference-rows", 500, "--quiet")
     assert bad.exit_code == 1 and "200 rows is shorter than the 500 reference rows" in bad.stderr
+    many = invoke(
+        "detect",
+        tmp_path / "high.csv",
+        "--models",
+        tmp_path,
+        "--out-dir",
+        tmp_path / "d",
+        "--reference-rows",
+        80,
+    )
+    assert many.exit_code == 1 and "--reference-rows applies to one file here" in many.stderr
 
 
 @needs_shared_data("skab", "valve2")

@@ -28,6 +28,13 @@ SPLITS = {"a": (10, 11, 100), "c": (30, 31, 30)}  # train seed, test seed, train
 OUT = Path("benchmarks/results/esad_labels/diagnostics.jsonl")
 
 
+def make_split(name: str):
+    """(train, test) series of split `name`."""
+    train_seed, test_seed, n_anomalies = SPLITS[name]
+    train = make_industrial(n_rows=40000, n_channels=8, n_anomalies=n_anomalies, seed=train_seed)
+    return train, make_industrial(n_rows=10000, n_channels=8, n_anomalies=20, seed=test_seed)
+
+
 def esad_with_weights(residual: float, latent: float) -> type[ESAD]:
     class Weighted(ESAD):
         @property
@@ -48,9 +55,7 @@ def main() -> None:
     torch.set_num_threads(1)
     residual, latent = (float(w) for w in args.weights.split(","))
     params = {k: json.loads(v) for k, v in (p.split("=", 1) for p in args.param)}
-    train_seed, test_seed, n_anomalies = SPLITS[args.split]
-    train = make_industrial(n_rows=40000, n_channels=8, n_anomalies=n_anomalies, seed=train_seed)
-    test = make_industrial(n_rows=10000, n_channels=8, n_anomalies=20, seed=test_seed)
+    train, test = make_split(args.split)
     detector = esad_with_weights(residual, latent)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     for seed in (int(s) for s in args.seeds.split(",")):

@@ -16,9 +16,9 @@ import json
 
 import numpy as np
 import torch
+from esad_diagnostics import make_split  # this script's folder is on sys.path when it runs
 
 import tsgan.detectors.esad as esad_module
-from tsgan.datasets import make_industrial
 from tsgan.detectors.esad import ESAD
 
 
@@ -32,8 +32,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    train = make_industrial(n_rows=40000, n_channels=8, n_anomalies=100, seed=10)
-    test = make_industrial(n_rows=10000, n_channels=8, n_anomalies=20, seed=11)
+    train, test = make_split("a")
     kept_labels: list[np.ndarray] = []
     keep = esad_module.keep_intervals
 

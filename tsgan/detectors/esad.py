@@ -40,6 +40,7 @@ import torch
 
 from tsgan.detectors.base import Detector, DetectorConfig
 from tsgan.errors import ConfigError, InputError, TsganWarning
+from tsgan.metrics import segments
 from tsgan.nn.conv import ConvCritic, ConvDecoder, ConvEncoder
 from tsgan.nn.training import (
     Phase,
@@ -78,23 +79,17 @@ class ESADConfig(WindowedParams, DetectorConfig):
 FEW_LABELLED_INTERVALS = 50
 
 
-def count_intervals(labels: np.ndarray) -> int:
-    """Number of runs of True in a (T,) bool array."""
-    return int(np.count_nonzero(np.diff(np.concatenate([[0], labels.astype(np.int8)])) == 1))
-
-
 def keep_intervals(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     """Labels (T,) bool keeping a random `fraction` of their anomalous intervals (runs of True), at least
     one when fraction > 0 and there is any; the others become unlabelled (False)."""
     if fraction >= 1.0:
         return labels
-    edges = np.diff(np.concatenate([[0], labels.astype(np.int8), [0]]))
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    n = len(starts)
+    runs = segments(labels)
+    n = len(runs)
     k = 0 if fraction == 0 or n == 0 else max(1, round(fraction * n))
     kept = np.zeros_like(labels, dtype=bool)
-    for i in np.random.default_rng(seed).choice(n, k, replace=False):
-        kept[starts[i] : ends[i]] = True
+    for start, end in runs[np.random.default_rng(seed).choice(n, k, replace=False)]:
+        kept[start : end + 1] = True
     return kept
 
 
@@ -149,7 +144,7 @@ class ESAD(WindowedGAN, Detector):
                 raise InputError(f"{len(labels)} training labels for {len(x_fit)} training rows")
             cfg = self.config
             kept = keep_intervals(labels[: len(x_fit)] > 0, cfg.label_fraction, cfg.seed)
-            n_intervals = count_intervals(kept)
+            n_intervals = len(segments(kept))
             if 0 < n_intervals < FEW_LABELLED_INTERVALS:
                 warnings.warn(
                     f"ESAD learns from only {n_intervals} labelled anomalous intervals; on tsgan's benchmark "

@@ -107,7 +107,15 @@ Detector = Annotated[
     str,
     typer.Option(
         "--detector",
-        help="Detector: madgan, rsmgan, tadgan, usad, beatgan, ganomaly, egbad, alad, anogan, esad, pca...",
+        help="Detector: auto (default: a portfolio chosen per series on injected anomalies), madgan, "
+        "rsmgan, tadgan, usad, beatgan, ganomaly, egbad, alad, anogan, esad, pca, zscore, knn...",
+    ),
+]
+BudgetSeconds = Annotated[
+    float | None,
+    typer.Option(
+        "--budget-seconds",
+        help="auto: seconds the portfolio may train for (default 120); members past it are skipped.",
     ),
 ]
 Objective = Annotated[
@@ -145,9 +153,12 @@ Seed = Annotated[int, typer.Option("--seed", help="Random seed; the same seed gi
 Device = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
 
 
-def _training_options(objective, epochs, window, stride, inversion, threshold, reference_rows, param) -> dict:
+def _training_options(
+    objective, epochs, window, stride, inversion, threshold, reference_rows, param, budget_seconds=None
+) -> dict:
     """The training options that were given, with every --param KEY=VALUE among them."""
     options = {
+        "budget_seconds": budget_seconds,
         "objective": objective,
         "epochs": epochs,
         "window": window,
@@ -207,7 +218,7 @@ def fit(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Where to save the fitted model.")
     ] = None,
-    detector: Detector = "madgan",
+    detector: Detector = "auto",
     objective: Objective = None,
     epochs: Epochs = None,
     window: Window = None,
@@ -215,6 +226,7 @@ def fit(
     inversion: Inversion = None,
     threshold: Threshold = None,
     reference_rows: ReferenceRows = None,
+    budget_seconds: BudgetSeconds = None,
     param: Param = None,
     seed: Seed = 0,
     device: Device = "auto",
@@ -239,7 +251,9 @@ def fit(
     """Fit a detector on normal data and save it to one model file (or one per asset with --out-dir)."""
     from tsgan.detectors import make_detector
 
-    params = _training_options(objective, epochs, window, stride, inversion, threshold, reference_rows, param)
+    params = _training_options(
+        objective, epochs, window, stride, inversion, threshold, reference_rows, param, budget_seconds
+    )
     if many_mode(data, manifest, out_dir, output=output):
         read_options = _read_options(time_col, channels, label_col, sort, max_gap, allow_long_gaps)
         params |= {"seed": seed, "device": device}
@@ -272,6 +286,8 @@ def fit(
         series.labels = None  # never fitted on unless asked
     det.fit(series, verbose=not quiet)
     det.save(output)
+    if det.describe():
+        typer.echo(det.describe())
     typer.echo(
         f"fitted {det.name} on {len(series)} rows x {len(det.channels_)} channels of {data}; saved {output}"
     )
@@ -384,7 +400,7 @@ def evaluate(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Also write the metrics as JSON here.")
     ] = None,
-    detector: Detector = "madgan",
+    detector: Detector = "auto",
     objective: Objective = None,
     epochs: Epochs = None,
     window: Window = None,
@@ -392,6 +408,7 @@ def evaluate(
     inversion: Inversion = None,
     threshold: Threshold = None,
     reference_rows: ReferenceRows = None,
+    budget_seconds: BudgetSeconds = None,
     param: Param = None,
     seed: Seed = 0,
     device: Device = "auto",
@@ -417,13 +434,14 @@ def evaluate(
         if plot_path is not None:
             raise ConfigError("--plot draws one series: use it with DATA and --model, not with --dataset")
         params = _training_options(
-            objective, epochs, window, stride, inversion, threshold, reference_rows, param
+            objective, epochs, window, stride, inversion, threshold, reference_rows, param, budget_seconds
         )
         params |= {"seed": seed, "device": device}
         make_detector(detector, **params)  # bad options fail before any data is read
         result = evaluate_splits(detector, params, load_dataset(dataset, data_root), vus_buffer, not quiet)
         n, fit_s, score_s = len(result["series"]), result["fit_s"], result["score_s"]
         title = f"{detector} on {dataset} ({n} series, means; fit {fit_s:.1f} s, score {score_s:.1f} s)"
+        title += "".join(f"\n{text}" for text in result["descriptions"])
     else:
         from tsgan.artifacts import load_detector
 
@@ -434,7 +452,7 @@ def evaluate(
             raise ConfigError(f"{data}: no label column found; name it with --label-col")
         detection = det.detect(series, verbose=not quiet)
         result = {"metrics": detection_metrics(detection, series.labels, vus_buffer)}
-        title = f"{det.name} model {model} on {data}"
+        title = f"{det.name} model {model} on {data}" + (f"\n{det.describe()}" if det.describe() else "")
         if plot_path is not None:
             from tsgan.plot import write_report
 
@@ -456,7 +474,7 @@ def evaluate(
 def bench(
     detectors: Annotated[
         str, typer.Option("--detectors", help="Comma-separated detector names.")
-    ] = "madgan,pca,zscore,random",
+    ] = "auto,pca,zscore,random",
     datasets: Annotated[
         str, typer.Option("--datasets", help="Comma-separated dataset names.")
     ] = "skab/valve1,skab/valve2",
@@ -470,6 +488,7 @@ def bench(
     inversion: Inversion = None,
     threshold: Threshold = None,
     reference_rows: ReferenceRows = None,
+    budget_seconds: BudgetSeconds = None,
     param: Param = None,
     seed: Seed = 0,
     vus_buffer: VusBuffer = 20,
@@ -487,7 +506,7 @@ def bench(
     from tsgan.plot import write_html
 
     options = _training_options(
-        objective, epochs, window, stride, inversion, threshold, reference_rows, param
+        objective, epochs, window, stride, inversion, threshold, reference_rows, param, budget_seconds
     )
     options["seed"] = seed
     cells = [Cell(d, ds, params_for(d, options)) for d in _split(detectors) for ds in _split(datasets)]

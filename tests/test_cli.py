@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from tsgan_cli.main import app
 
-TINY = ["--epochs", "2", "--window", "8", "--stride", "2", "--quiet"]
+TINY = ["--detector", "madgan", "--epochs", "2", "--window", "8", "--stride", "2", "--quiet"]
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +75,18 @@ def test_detect_prints_json_without_output_file(files, model):
     [
         (["fit", "missing.csv", "-o", "m.tsgan"], "missing.csv"),
         (["fit", "normal.csv", "-o", "m.tsgan", "--detector", "nope"], "unknown detector 'nope'"),
-        (["fit", "normal.csv", "-o", "m.tsgan", "--objective", "hinge"], "unknown objective 'hinge'"),
+        (
+            ["fit", "normal.csv", "-o", "m.tsgan", "--detector", "madgan", "--objective", "hinge"],
+            "unknown objective 'hinge'",
+        ),
         (["fit", "normal.csv", "-o", "m.tsgan", "--window", "400"], "too few to fit"),
+        (["fit", "normal.csv", "-o", "m.tsgan", "--budget-seconds", "0"], "budget_seconds must be > 0, got 0"),
+        (["fit", "normal.csv", "-o", "m.tsgan", "--param", "members=pca,nope"], "unknown auto member 'nope'"),
+        (["fit", "normal.csv", "-o", "m.tsgan", "--epochs", "3"], "auto has no parameter epochs"),
+        (
+            ["fit", "normal.csv", "-o", "m.tsgan", "--detector", "pca", "--budget-seconds", "5"],
+            "pca has no parameter budget_seconds",
+        ),
         (["detect", "run.csv", "--model", "nothing.tsgan"], "no such model file"),
         (["detect", "normal.csv", "--model", "run.csv"], "not a tsgan model file"),
     ],

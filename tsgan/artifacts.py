@@ -53,6 +53,7 @@ def save_detector(detector, path) -> None:
         "detector": detector.name,
         "config": dataclasses.asdict(detector.config),
         "channels": detector.channels_,
+        "fitted": detector._info(),
         "sha256": _digest(tensors),
     }
     write_atomic(Path(path), lambda tmp: save_file(tensors, str(tmp), metadata={"tsgan": json.dumps(header)}))
@@ -110,6 +111,7 @@ def load_detector(path):
         detector.score_history_ = shared.get(
             "score_history", np.empty((0, detector.thresholds_.size), np.float32)
         )
+        detector._load_info(header.get("fitted") or {})
         detector._load_state({k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")})
     except TsganError as exc:
         raise ArtifactError(f"{path}: {exc}") from None

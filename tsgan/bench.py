@@ -20,7 +20,8 @@ from queue import Empty
 import numpy as np
 
 from tsgan.datasets import load_dataset
-from tsgan.detectors import make_detector
+from tsgan.detectors import Auto, make_detector
+from tsgan.detectors.auto import describe_choices
 from tsgan.evaluation import as_dict, metric_table
 from tsgan.io import write_json_atomic
 
@@ -77,7 +78,16 @@ def evaluate_splits(detector: str, params: dict, splits, vus_buffer: int = 20, v
     means = {k: float(np.nanmean([r[k] for r in per_series])) for k in names}
     # The last training epoch of each fitted GAN (losses, generator diversity) to spot collapsed runs.
     training = [det.history_[-1] for det in fitted.values() if getattr(det, "history_", None)]
-    return {"metrics": means, "fit_s": fit_s, "score_s": score_s, "series": per_series, "training": training}
+    autos = [det for det in fitted.values() if isinstance(det, Auto)]
+    descriptions = [autos[0].describe()] if len(autos) == 1 else [describe_choices(autos)] if autos else []
+    return {
+        "metrics": means,
+        "fit_s": fit_s,
+        "score_s": score_s,
+        "series": per_series,
+        "training": training,
+        "descriptions": descriptions,
+    }
 
 
 def _run_cell(cell: Cell, root, vus_buffer: int, threads: int, queue) -> None:

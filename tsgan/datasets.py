@@ -2,8 +2,8 @@
 
 Two synthetic generators give every part of tsgan data with known answers: `make_industrial` (plant sensors
 with six kinds of labelled anomalies) and `make_pmu` (a micro-PMU stream with labelled power-quality events).
-Both inject anomalies through one mechanism: a registry of `AnomalyKind`s, each an edit of the rows it
-covers, so a new kind is one entry in `INDUSTRIAL_ANOMALIES` or `PMU_EVENTS`.
+Both inject anomalies through one mechanism (`tsgan.inject`): a registry of `AnomalyKind`s, each an edit
+of the rows it covers, so a new kind is one entry in `INDUSTRIAL_ANOMALIES` or `PMU_EVENTS`.
 
 `load_dataset("smd/machine-1-6")` reads the public benchmarks (SKAB, SMD, ASD, NAB, SMAP, MSL, UCR) from
 their usual layouts into train/test `Split`s. The data itself is never shipped with tsgan: see
@@ -24,6 +24,7 @@ import numpy as np
 import polars as pl
 
 from tsgan.errors import ConfigError, DatasetError, InputError
+from tsgan.inject import INDUSTRIAL_ANOMALIES, AnomalyKind, Context, inject
 from tsgan.series import Series
 
 __all__ = [
@@ -41,81 +42,6 @@ __all__ = [
     "make_pmu",
     "write_samples",
 ]
-
-# --------------------------------------------------------------------------------------------------------
-# One mechanism for labelled anomalies
-# --------------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Context:
-    """What an anomaly edit may use: the random generator, channel names and scales, the sampling rate."""
-
-    rng: np.random.Generator
-    channels: list[str]
-    sigma: np.ndarray  # (C,) standard deviation of each clean channel: the unit of anomaly sizes
-    rate: float  # rows per second
-
-    def cols(self, *names: str) -> list[int]:
-        """Column indices of the named channels."""
-        return [self.channels.index(n) for n in names]
-
-    def pick(self, most: int = 3) -> np.ndarray:
-        """1 to `most` distinct random channels, sorted."""
-        k = int(self.rng.integers(1, min(most, len(self.channels)) + 1))
-        return np.sort(self.rng.choice(len(self.channels), size=k, replace=False))
-
-    def signs(self, k: int) -> np.ndarray:
-        """k random signs (+1 or -1)."""
-        return self.rng.choice(np.array([-1.0, 1.0]), size=k)
-
-
-@dataclass(frozen=True)
-class AnomalyKind:
-    """One kind of labelled anomaly.
-
-    length: (shortest, longest) duration in the generator's unit (rows for industrial, seconds for PMU).
-    apply: edits the rows it is given (a (L, C) view of the series) in place and returns the indices of the
-    channels it changed, which become the channel labels.
-    """
-
-    length: tuple[float, float]
-    apply: Callable[[np.ndarray, Context], list[int]]
-
-
-def _inject(
-    values: np.ndarray, kinds: dict[str, AnomalyKind], n: int, ctx: Context, rows_per_unit: float
-) -> tuple[np.ndarray, np.ndarray, list[dict]]:
-    """Place `n` anomalies in `values` (edited in place) and return labels, channel labels and their list.
-
-    The first 10% of rows stay clean; the rest is cut into n equal slots holding one anomaly each (at most
-    a quarter of a slot long), so anomalies never overlap and cover at most 22.5% of the rows. Kinds are
-    dealt in shuffled rounds, so every kind appears once n >= len(kinds).
-    """
-    rows, n_channels = values.shape
-    labels = np.zeros(rows, dtype=np.int8)
-    channel_labels = np.zeros((rows, n_channels), dtype=np.int8)
-    records: list[dict] = []
-    if n <= 0:
-        return labels, channel_labels, records
-    first = rows // 10
-    slot = (rows - first) // n
-    if slot < 8:
-        raise ConfigError(f"{n} anomalies do not fit in {rows} rows: use fewer anomalies or more rows")
-    names = list(kinds)
-    order = [str(k) for _ in range(math.ceil(n / len(names))) for k in ctx.rng.permutation(names)][:n]
-    for i, kind in enumerate(order):
-        lo, hi = kinds[kind].length
-        length = int(np.clip(round(ctx.rng.uniform(lo, hi) * rows_per_unit), 1, slot // 4))
-        start = first + i * slot + int(ctx.rng.integers(0, slot - length + 1))
-        end = start + length - 1
-        touched = sorted(int(c) for c in kinds[kind].apply(values[start : end + 1], ctx))
-        labels[start : end + 1] = 1
-        channel_labels[start : end + 1, touched] = 1
-        records.append(
-            {"kind": kind, "start": start, "end": end, "channels": [ctx.channels[c] for c in touched]}
-        )
-    return labels, channel_labels, records
 
 
 def _smooth_noise(rng: np.random.Generator, rows: int, every: float, cols: int = 1) -> np.ndarray:
@@ -147,54 +73,6 @@ _SENSORS = [
     ("current", 35.0, 4.0),
 ]
 _PLANT_SEED = 20260101
-
-
-def _spike(x: np.ndarray, ctx: Context) -> list[int]:
-    ch = ctx.pick()
-    x[:, ch] += ctx.signs(len(ch)) * ctx.rng.uniform(5, 8, len(ch)) * ctx.sigma[ch]
-    return list(ch)
-
-
-def _level_shift(x: np.ndarray, ctx: Context) -> list[int]:
-    ch = ctx.pick()
-    x[:, ch] += ctx.signs(len(ch)) * ctx.rng.uniform(2, 4, len(ch)) * ctx.sigma[ch]
-    return list(ch)
-
-
-def _drift(x: np.ndarray, ctx: Context) -> list[int]:
-    ch = ctx.pick()
-    ramp = np.linspace(0.0, 1.0, len(x))[:, None]
-    x[:, ch] += ramp * ctx.signs(len(ch)) * ctx.rng.uniform(3, 5, len(ch)) * ctx.sigma[ch]
-    return list(ch)
-
-
-def _variance_change(x: np.ndarray, ctx: Context) -> list[int]:
-    ch = ctx.pick()
-    x[:, ch] += ctx.rng.standard_normal((len(x), len(ch))) * ctx.rng.uniform(1.5, 3, len(ch)) * ctx.sigma[ch]
-    return list(ch)
-
-
-def _correlation_break(x: np.ndarray, ctx: Context) -> list[int]:
-    """Mirror each channel about its mean over the window: same level and spread, opposite co-movement."""
-    ch = ctx.pick()
-    x[:, ch] = 2.0 * x[:, ch].mean(axis=0) - x[:, ch]
-    return list(ch)
-
-
-def _stuck_sensor(x: np.ndarray, ctx: Context) -> list[int]:
-    ch = ctx.pick()
-    x[:, ch] = x[0, ch]
-    return list(ch)
-
-
-INDUSTRIAL_ANOMALIES: dict[str, AnomalyKind] = {
-    "spike": AnomalyKind((1, 3), _spike),
-    "level_shift": AnomalyKind((20, 120), _level_shift),
-    "drift": AnomalyKind((40, 200), _drift),
-    "variance_change": AnomalyKind((20, 120), _variance_change),
-    "correlation_break": AnomalyKind((40, 160), _correlation_break),
-    "stuck_sensor": AnomalyKind((20, 120), _stuck_sensor),
-}
 
 
 def make_industrial(
@@ -241,7 +119,7 @@ def make_industrial(
     values = level + spread * z
 
     ctx = Context(rng, channels, values.std(axis=0), 1.0 / freq_seconds)
-    labels, channel_labels, records = _inject(
+    labels, channel_labels, records = inject(
         values, INDUSTRIAL_ANOMALIES, n_anomalies if anomalies else 0, ctx, 1
     )
     return Series(
@@ -478,7 +356,7 @@ def make_pmu(
     )  # columns in PMU_CHANNELS order
 
     ctx = Context(rng, list(PMU_CHANNELS), values.std(axis=0), float(rate))
-    labels, channel_labels, records = _inject(values, chosen, n_events if events else 0, ctx, rate)
+    labels, channel_labels, records = inject(values, chosen, n_events if events else 0, ctx, rate)
     angles = [i for i, c in enumerate(PMU_CHANNELS) if c.endswith("_ang")]
     values[:, angles] = _wrap_degrees(values[:, angles])
     return Series(

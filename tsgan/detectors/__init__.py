@@ -6,6 +6,7 @@ import dataclasses
 
 from tsgan.detectors.alad import ALAD
 from tsgan.detectors.anogan import AnoGAN
+from tsgan.detectors.auto import Auto
 from tsgan.detectors.base import Detection, Detector, DetectorConfig, Scores
 from tsgan.detectors.baselines import (
     PCAReconstruction,
@@ -13,6 +14,7 @@ from tsgan.detectors.baselines import (
     RobustZScore,
     SeasonalResidual,
     WindowIsolationForest,
+    WindowKNN,
 )
 from tsgan.detectors.beatgan import BeatGAN
 from tsgan.detectors.egbad import EGBAD
@@ -27,12 +29,14 @@ from tsgan.errors import ConfigError
 DETECTORS: dict[str, type[Detector]] = {
     cls.name: cls
     for cls in (
+        Auto,
         MADGAN,
         RSMGAN,
         RandomBaseline,
         RobustZScore,
         PCAReconstruction,
         WindowIsolationForest,
+        WindowKNN,
         SeasonalResidual,
         USAD,
         BeatGAN,
@@ -66,6 +70,7 @@ def make_detector(name: str, **params) -> Detector:
 
 __all__ = [
     "DETECTORS",
+    "Auto",
     "USAD",
     "BeatGAN",
     "GANomaly",
@@ -81,6 +86,7 @@ __all__ = [
     "RobustZScore",
     "SeasonalResidual",
     "WindowIsolationForest",
+    "WindowKNN",
     "Detection",
     "Detector",
     "DetectorConfig",

@@ -140,6 +140,13 @@ class Detector:
     def _load_state(self, state: dict[str, torch.Tensor]) -> None:
         """Rebuild the learned model from `_state()` output; the shared state is restored already."""
 
+    def _info(self) -> dict:
+        """What the fit decided that is not a tensor (JSON-serialisable), saved in the model's header."""
+        return {}
+
+    def _load_info(self, info: dict) -> None:
+        """Restore `_info()` output; called before `_load_state`."""
+
     # --- the contract ------------------------------------------------------------------------------
 
     @property
@@ -253,6 +260,10 @@ class Detector:
         if not self._thresholds_move():
             thresholds[self.scaler_.active_] = model.thresholds_
         return Detection(flags, channel_flags, intervals, thresholds, scores, self.config.reference_rows)
+
+    def describe(self) -> str:
+        """What the fit chose, for people (the auto detector's members); empty when there is nothing."""
+        return ""
 
     def save(self, path) -> None:
         from tsgan.artifacts import save_detector

@@ -10,6 +10,7 @@ pipelines.
     zscore    RobustZScore           |robust z| of each reading (the "raw signal" score)
     pca       PCAReconstruction      squared residual of a PCA reconstruction, per channel
     iforest   WindowIsolationForest  isolation forest on flattened windows, shared out over channels
+    knn       WindowKNN              distance of each window to its nearest training windows, per channel
     seasonal  SeasonalResidual       distance from a per-channel seasonal profile (statsmodels)
 
 Every detector receives values already robust-scaled with the training median and IQR, clipped, and
@@ -267,6 +268,69 @@ class WindowIsolationForest(Detector):
     def _load_state(self, state: dict[str, torch.Tensor]) -> None:
         self.train_windows_ = state["train_windows"].numpy()
         self._grow_forest()
+
+
+# --- knn -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class KNNConfig(DetectorConfig):
+    window: int = 10  # points per window, compared flattened (window x channels)
+    k: int = 5  # nearest training windows averaged over
+    # Training windows kept as the reference set, a seeded subsample saved with the model.
+    max_windows: int = 4096
+    score_batch: int = 1024  # scored windows per distance computation (bounds memory)
+
+    def validate(self) -> None:
+        super().validate()
+        _check_at_least(self, 1, "window", "k", "score_batch")
+        _check_at_least(self, 2, "max_windows")
+
+
+class WindowKNN(Detector):
+    """Distance of each window to its k nearest training windows (Ramaswamy et al.'s kNN detector on
+    sliding windows, as TSB-AD and PyOD run it), kept apart per channel.
+
+    A window's score for channel c is the squared distance of that channel's steps to the same steps of
+    each of its k nearest training windows, averaged over the neighbours; summed over channels it is the
+    mean squared kNN distance, so the channels that differ from every normal pattern carry the score.
+    Each point takes the mean over the windows that cover it. It sees shapes (a spike, a wrong pattern
+    at a usual level) that a per-reading score cannot, and needs no training beyond keeping windows.
+    """
+
+    name = "knn"
+    config_class = KNNConfig
+
+    def min_length(self) -> int:
+        return self.config.window
+
+    def _fit(self, x_train: np.ndarray, verbose: bool) -> None:
+        cfg = self.config
+        _, windows = _flat_windows(x_train, cfg.window, 1)
+        if len(windows) > cfg.max_windows:
+            keep = np.random.default_rng(cfg.seed).choice(len(windows), cfg.max_windows, replace=False)
+            windows = windows[np.sort(keep)]
+        self.train_windows_ = np.ascontiguousarray(windows, dtype=np.float32)
+
+    def _channel_scores(self, x: np.ndarray, verbose: bool) -> np.ndarray:
+        cfg = self.config
+        starts, windows = _flat_windows(x, cfg.window, 1)
+        reference = torch.from_numpy(self.train_windows_)
+        k = min(cfg.k, len(reference))
+        per_window = []
+        for chunk in torch.from_numpy(np.ascontiguousarray(windows)).split(cfg.score_batch):
+            nearest = torch.cdist(chunk, reference).topk(k, largest=False).indices  # (B, k)
+            gaps = (chunk[:, None, :] - reference[nearest]) ** 2  # (B, k, window * C)
+            per_window.append(gaps.reshape(len(chunk), k, cfg.window, -1).sum(dim=2).mean(dim=1))
+        scores = torch.cat(per_window).numpy() / cfg.window  # (N, C), spread evenly over the steps
+        steps = np.broadcast_to(scores[:, None, :], (len(starts), cfg.window, x.shape[1]))
+        return fold(steps, starts, len(x), "mean")
+
+    def _state(self) -> dict[str, torch.Tensor]:
+        return {"train_windows": torch.from_numpy(self.train_windows_)}
+
+    def _load_state(self, state: dict[str, torch.Tensor]) -> None:
+        self.train_windows_ = state["train_windows"].numpy()
 
 
 # --- seasonal --------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ are restored. The base class's validation split stays untouched for score calibr
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
@@ -72,6 +73,9 @@ class WindowedParams:
     patience: int = 0  # early stopping on held-out training rows; 0 = train all epochs
     stop_fraction: float = 0.1  # share of the training rows held out when patience > 0
     score_batch: int = 1024  # windows per scoring batch
+    # Stop training after the epoch that ends past this many seconds (None: no limit); the auto detector
+    # gives each GAN member its share of the time budget this way.
+    max_seconds: float | None = None
 
     def validate(self) -> None:
         super().validate()  # DetectorConfig's, next in the MRO of every detector config
@@ -90,6 +94,8 @@ class WindowedParams:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.score_batch < 1:
             raise ConfigError(f"score_batch must be >= 1, got {self.score_batch}")
+        if self.max_seconds is not None and not self.max_seconds > 0:
+            raise ConfigError(f"max_seconds must be > 0 or None (no limit), got {self.max_seconds}")
         if not 0.0 < self.stop_fraction < 0.5:
             raise ConfigError(f"stop_fraction must be in (0, 0.5), got {self.stop_fraction}")
         if self.gp_weight < 0 or self.lr <= 0:
@@ -226,13 +232,15 @@ class WindowedGAN:
         self.history_ = self._train_epochs(windows, x_stop, verbose)
 
     def _train_epochs(self, windows: torch.Tensor, x_stop: np.ndarray | None, verbose: bool) -> list[dict]:
-        """Epochs of shuffled minibatches; per epoch the mean of each loss, the generator's `diversity`
-        and, with early stopping, the held-out criterion `stop_score`."""
+        """Epochs of shuffled minibatches (until `epochs`, early stopping or `max_seconds`); per epoch the
+        mean of each loss, the generator's `diversity` and, with early stopping, the held-out criterion
+        `stop_score`."""
         cfg = self.config
         networks = self._networks()
         rng = torch.Generator().manual_seed(cfg.seed)
         history: list[dict[str, float]] = []
         best, best_state, waited = math.inf, None, 0
+        started = time.perf_counter()
         epochs = tqdm(range(cfg.epochs), desc=f"fit {self.name}", unit="epoch", disable=not verbose)
         for epoch in epochs:
             set_training(networks, True)
@@ -259,6 +267,8 @@ class WindowedGAN:
             history.append(record)
             epochs.set_postfix({k: f"{v:.3g}" for k, v in record.items()})
             if x_stop is not None and waited >= cfg.patience:
+                break
+            if cfg.max_seconds is not None and time.perf_counter() - started >= cfg.max_seconds:
                 break
         if best_state is not None:
             for name, net in networks.items():

@@ -1,0 +1,124 @@
+"""The auto detector beside each of its members, on the shared datasets, from one fit per training series.
+
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/auto_bench.py skab/valve1 smd/machine-1-6 ...
+
+For each dataset, `Auto()` (defaults) is fitted once per distinct training series. Then the same fitted
+portfolio is scored with different weights: each member alone, the label-free rules (`best`: the member
+with the highest validation VUS-PR on injected anomalies; `top`: mean of the three best), each
+recalibrated on the validation tail exactly as `Auto` does. The oracle row is the member with the best
+mean test VUS-PR on the dataset: it reads test labels and is shown only to tell how close the label-free
+choice gets. Results go to benchmarks/results/auto/<dataset>.json; `--table` prints the markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tsgan.bench import evaluate_series
+from tsgan.datasets import load_dataset
+from tsgan.detectors import Auto
+from tsgan.io import write_json_atomic
+
+OUT = Path(__file__).parent / "results" / "auto"
+METRICS = ("VUS-PR [threshold-free]", "point F1 [deployable]", "point F1, best threshold [oracle]")
+
+
+def with_weights(det: Auto, weights: np.ndarray, train) -> Auto:
+    """A copy of a fitted auto detector that combines its members with `weights`, its score
+    normalisation and thresholds recalibrated on the same validation tail as the fit used."""
+    n_val = int(len(train) * det.config.val_fraction)
+    model = copy.copy(det)
+    model.weights_ = np.asarray(weights, dtype=np.float32)
+    model._calibrate_thresholds(det.scaler_.transform(train.values[-n_val:]), verbose=False)
+    return model
+
+
+def rules(det: Auto) -> dict[str, np.ndarray]:
+    """Weight vectors to score: each member alone, and the top-3 mean by validation VUS-PR."""
+    names = [e["name"] for e in det._kept()]
+    out = {f"member {n}": np.eye(len(names))[i] for i, n in enumerate(names)}
+    order = np.argsort(-det.val_vus_.mean(axis=1), kind="stable")
+    top = np.zeros(len(names))
+    top[order[:3]] = 1 / 3
+    out["rule top3 (label-free)"] = top
+    return out
+
+
+def run(dataset: str) -> dict:
+    fitted: dict[str, tuple[Auto, dict]] = {}
+    rows: dict[str, list[dict]] = {}
+    fit_s = 0.0
+    for split in load_dataset(dataset):
+        key = split.train.name or split.name
+        if key not in fitted:
+            start = time.perf_counter()
+            det = Auto().fit(split.train)
+            fit_s += time.perf_counter() - start
+            fitted[key] = (det, {name: with_weights(det, w, split.train) for name, w in rules(det).items()})
+        det, variants = fitted[key]
+        rows.setdefault("auto (label-free, best)", []).append(evaluate_series(det, split.test))
+        for name, model in variants.items():
+            rows.setdefault(name, []).append(evaluate_series(model, split.test))
+        chosen = [e["name"] for e in det._kept() if e["weight"] > 0]
+        rows.setdefault("_chosen", []).append({"series": split.name, "chosen": chosen})
+    means = {
+        name: {m: float(np.nanmean([r[m] for r in rs])) for m in METRICS}
+        for name, rs in rows.items()
+        if name != "_chosen"
+    }
+    members = [k for k in means if k.startswith("member ")]
+    oracle = max(members, key=lambda k: means[k][METRICS[0]])
+    means[f"oracle: {oracle[len('member ') :]} (reads test labels)"] = means[oracle]
+    reports = [det.report_ for det, _ in fitted.values()]
+    return {"dataset": dataset, "fit_s": fit_s, "means": means, "chosen": rows["_chosen"], "reports": reports}
+
+
+def table(results: list[dict]) -> str:
+    names = sorted({k for r in results for k in r["means"] if not k.startswith("oracle")})
+    names = ["auto (label-free, best)"] + [n for n in names if n != "auto (label-free, best)"]
+    head = "| rule / member | " + " | ".join(r["dataset"] for r in results) + " |"
+    lines = [head, "|---" * (len(results) + 1) + "|"]
+    for name in names:
+        cells = [f"{r['means'][name][METRICS[0]]:.3f}" if name in r["means"] else "" for r in results]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    oracle = [
+        next(
+            (
+                f"{v[METRICS[0]]:.3f} ({k.split(': ')[1].split(' ')[0]})"
+                for k, v in r["means"].items()
+                if k.startswith("oracle")
+            ),
+            "",
+        )
+        for r in results
+    ]
+    lines.append("| oracle member (reads test labels) | " + " | ".join(oracle) + " |")
+    lines.append("| auto fit s (all series) | " + " | ".join(f"{r['fit_s']:.0f}" for r in results) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("datasets", nargs="*")
+    parser.add_argument("--table", action="store_true", help="print the table of the stored results")
+    args = parser.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    for dataset in args.datasets:
+        result = run(dataset)
+        write_json_atomic(result, OUT / f"{dataset.replace('/', '-')}.json")
+        print(
+            dataset, json.dumps({k: round(v[METRICS[0]], 3) for k, v in result["means"].items()}), flush=True
+        )
+    if args.table:
+        results = [json.loads(p.read_text()) for p in sorted(OUT.glob("*.json"))]
+        print(table(results))
+
+
+if __name__ == "__main__":
+    main()

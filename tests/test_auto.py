@@ -1,0 +1,135 @@
+"""The auto detector: members fitted within a budget, chosen on injected anomalies, never on labels."""
+
+import numpy as np
+import pytest
+
+from tsgan import load
+from tsgan.datasets import make_industrial
+from tsgan.detectors import Auto, WindowKNN
+from tsgan.detectors import auto as auto_module
+from tsgan.errors import ConfigError, InputError
+from tsgan.series import Series
+
+CHEAP = ["pca", "zscore", "knn"]
+
+
+@pytest.fixture(scope="module")
+def train():
+    return make_industrial(1500, 4, anomalies=False, seed=1)
+
+
+@pytest.fixture(scope="module")
+def test_series():
+    return make_industrial(800, 4, n_anomalies=3, seed=2)
+
+
+@pytest.fixture(scope="module")
+def fitted(train):
+    return Auto(members=[*CHEAP, "egbad"], window=16, rounds=2).fit(train)
+
+
+def test_report_says_what_was_kept_and_why(fitted):
+    report = fitted.report_
+    assert [e["name"] for e in report["members"]] == [*CHEAP, "egbad"]
+    assert report["window"] == 16 and len(report["injections"]) == 2
+    assert all(0 <= e["val_vus_pr"] <= 1 and e["fit_s"] >= 0 for e in report["members"])
+    assert sum(e["weight"] for e in report["members"]) == pytest.approx(1.0)
+    best = max(report["members"], key=lambda e: e["val_vus_pr"])
+    assert fitted.kept() == [best["name"]]
+    text = fitted.describe()
+    assert best["name"] in text and "kept" in text and "validation VUS-PR" in text
+
+
+def test_scores_and_channels_follow_the_contract(fitted, test_series):
+    detection = fitted.detect(test_series)
+    assert detection.scores.channel.shape == (len(test_series), 4)
+    assert np.isfinite(detection.scores.point).all()
+    assert detection.flags.any() and detection.intervals
+
+
+def test_round_trip_keeps_every_member_and_the_scores(fitted, test_series, tmp_path):
+    path = tmp_path / "auto.tsgan"
+    fitted.save(path)
+    loaded = load(path)
+    assert loaded.report_ == fitted.report_
+    assert [m.name for m in loaded.members_] == [m.name for m in fitted.members_]
+    assert np.array_equal(loaded.weights_, fitted.weights_)
+    np.testing.assert_allclose(loaded.score(test_series).point, fitted.score(test_series).point, atol=1e-5)
+
+
+def test_top_combination_averages_the_best_members(train):
+    det = Auto(members=CHEAP, window=16, rounds=1, combine="top", top_k=2).fit(train)
+    assert np.count_nonzero(det.weights_) == 2 and det.weights_.sum() == pytest.approx(1.0)
+    order = np.argsort(-det.val_vus_.mean(axis=1))
+    assert set(np.flatnonzero(det.weights_)) == set(order[:2])
+
+
+def test_selection_picks_the_member_known_to_be_best(train, monkeypatch):
+    # Random scores know nothing, so a z-score must beat them on every injected anomaly set.
+    monkeypatch.setitem(auto_module.MEMBERS, "random", ("random", False))
+    det = Auto(members=["random", "zscore"], rounds=2).fit(train)
+    assert det.kept() == ["zscore"]
+    random_vus, zscore_vus = det.val_vus_.mean(axis=1)
+    assert zscore_vus > random_vus + 0.1
+
+
+def test_selection_never_reads_labels(train):
+    def fit(labels):
+        series = Series(values=train.values, channels=train.channels, labels=labels)
+        det = Auto(members=CHEAP, window=16, rounds=1).fit(series)
+        return det.weights_, det.val_vus_, det.report_["members"]
+
+    rng = np.random.default_rng(0)
+    labels = (rng.random(len(train)) < 0.1).astype(np.int8)
+    unlabelled = fit(None)
+    for other in (fit(labels), fit(rng.permutation(labels))):
+        assert np.array_equal(other[0], unlabelled[0]) and np.array_equal(other[1], unlabelled[1])
+        strip = [{k: v for k, v in e.items() if k != "fit_s"} for e in other[2]]
+        assert strip == [{k: v for k, v in e.items() if k != "fit_s"} for e in unlabelled[2]]
+
+
+def test_budget_skips_members_and_says_so(train):
+    det = Auto(members=[*CHEAP, "egbad"], window=16, rounds=1, budget_seconds=1e-9).fit(train)
+    entries = det.report_["members"]
+    assert "skipped" not in entries[0]  # the first member always gets its chance
+    assert all("time budget" in e["skipped"] for e in entries[1:])
+    assert len(det.members_) == 1 and "skipped: the time budget" in det.describe()
+
+
+def test_window_comes_from_the_period(train):
+    # make_industrial has a daily cycle of 1440 rows at one row a minute; the window is clipped to 100.
+    det = Auto(members=["knn"], rounds=1).fit(train)
+    assert 8 <= det.window_ <= 100 and det.members_[0].config.window == det.window_
+
+
+def test_a_member_that_cannot_fit_is_skipped_not_fatal(train, monkeypatch):
+    def refuse(self, x_train, verbose):
+        raise InputError("knn: this data is too short for it")
+
+    monkeypatch.setattr(WindowKNN, "_fit", refuse)
+    det = Auto(members=["zscore", "knn"], rounds=1, window=16).fit(train)
+    entries = {e["name"]: e for e in det.report_["members"]}
+    assert entries["knn"]["skipped"] == "knn: this data is too short for it" and det.kept() == ["zscore"]
+
+
+def test_reference_rows_recalibrate_a_copy_only(train, test_series):
+    det = Auto(members=CHEAP, window=16, rounds=1, reference_rows=200).fit(train)
+    stats = [s[0].copy() for s in det.member_stats_]
+    det.detect(test_series)
+    assert all(np.array_equal(a, s[0]) for a, s in zip(stats, det.member_stats_, strict=True))
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"budget_seconds": 0}, "budget_seconds must be > 0, got 0"),
+        ({"members": ["pca", "nope"]}, "unknown auto member 'nope'"),
+        ({"members": []}, "auto needs at least one member"),
+        ({"combine": "vote"}, "unknown combine 'vote'"),
+        ({"epochs": 3}, "auto has no parameter epochs"),
+    ],
+)
+def test_bad_settings_are_one_line_errors(params, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        Auto(**params)
+    assert "\n" not in str(info.value)

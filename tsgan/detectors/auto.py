@@ -1,0 +1,319 @@
+"""The auto detector, tsgan's default: a portfolio of detectors, chosen per series without any label.
+
+No detector wins everywhere: PCA leads one SMD machine, a robust z-score SKAB, a windowed kNN the NAB
+series, a GAN another machine. So `Auto` fits a portfolio on the training data, cheap members first,
+within a time budget, and decides which to trust by self-supervised validation:
+
+1. The window of the windowed members comes from the data: the median seasonal period of the channels
+   (autocorrelation, `estimate_period`), clipped to [8, 100] and to what the data's length allows.
+2. Every member is fitted on the same scaled training rows; a member that does not fit the time budget,
+   or cannot fit this data (a series too short for its window), is skipped and the model says why.
+3. Each member's per-channel scores are normalised on the clean validation tail (median and robust
+   spread per channel), so that scores of different members are in the same units.
+4. Synthetic anomalies of every kind in `tsgan.inject.VALIDATION_ANOMALIES` (spikes, level shifts,
+   trends, variance bursts, flat lines, correlation and contextual breaks) are injected into copies of
+   the validation tail, `rounds` times with recorded seeds, and every member is scored on them with
+   VUS-PR. No label of any scored data is read: the only answers are those of the injections.
+5. `combine="best"` keeps the member with the highest mean validation VUS-PR; `combine="top"` averages
+   the normalised channel scores of the `top_k` best. The auto detector's channel scores are that
+   member's (or that average), and the shared contract does the rest: per-channel normalisation and
+   thresholds, intervals, root-cause channels, reference rows, saving.
+
+The saved model holds every fitted member (their tensors under `member<i>.`), the per-member
+normalisation, weights and validation scores; the JSON header holds the window, each member's
+parameters, fit seconds or reason for skipping, and the injection seeds and kinds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from tsgan.detectors.base import Detector, DetectorConfig
+from tsgan.detectors.baselines import estimate_period
+from tsgan.errors import ConfigError, InputError, TsganError
+from tsgan.inject import VALIDATION_ANOMALIES, inject_validation
+from tsgan.metrics import vus
+from tsgan.preprocess import robust_stats
+
+# Members by name: the detector and its parameters given the data's window. Cheap ones come first, so a
+# small budget still leaves the strong simple members. GAN members train for a few epochs only: their
+# part is to win where the simple ones fail, and the time budget caps them further.
+GAN_EPOCHS = 5
+MEMBERS: dict[str, tuple[str, bool]] = {  # name: (detector, windowed GAN trained under the budget)
+    "pca": ("pca", False),
+    "zscore": ("zscore", False),
+    "knn": ("knn", False),
+    "pca-window": ("pca", False),
+    "iforest": ("iforest", False),
+    "seasonal": ("seasonal", False),
+    "egbad": ("egbad", True),
+    "beatgan": ("beatgan", True),
+    "ganomaly": ("ganomaly", True),
+    "tadgan": ("tadgan", True),
+    "usad": ("usad", True),
+    "anogan": ("anogan", True),
+}
+DEFAULT_MEMBERS = ("pca", "zscore", "knn", "pca-window", "iforest", "seasonal", "egbad", "beatgan", "tadgan")
+WINDOWED = {"knn", "pca-window", "iforest"}  # baselines that take the data's window
+COMBINES = ("best", "top")
+WINDOW_RANGE = (8, 100)  # the data's window is clipped to this range
+DEFAULT_WINDOW = 16  # when no channel has a clear period
+VAL_BUFFER = 20  # VUS buffer on validation, the same as tsgan's benchmarks use
+
+
+def member_params(name: str, window: int, seed: int, device: str, max_seconds: float | None) -> dict:
+    """The parameters member `name` is made with for a data window of `window` points."""
+    detector, is_gan = MEMBERS[name]
+    params: dict = {"seed": seed, "device": device}
+    if name in WINDOWED or is_gan:
+        params["window"] = window
+    if is_gan:
+        params |= {"epochs": GAN_EPOCHS, "max_seconds": max_seconds}
+    return params
+
+
+def data_window(x_train: np.ndarray, longest: int) -> int:
+    """The window of the windowed members: the median seasonal period over the channels (those with a
+    clear one), clipped to `WINDOW_RANGE` and to `longest`, the most the data's length allows."""
+    periods = [p for p in (estimate_period(column) for column in x_train.T) if p]
+    window = int(np.median(periods)) if periods else DEFAULT_WINDOW
+    return max(2, min(int(np.clip(window, *WINDOW_RANGE)), longest))
+
+
+@dataclass
+class AutoConfig(DetectorConfig):
+    members: list[str] = field(default_factory=lambda: list(DEFAULT_MEMBERS))  # tried in this order
+    window: int | None = None  # points per window of the windowed members; None: from the data's period
+    budget_seconds: float = 120.0  # training time of the whole portfolio; members past it are skipped
+    combine: str = "best"  # best: the best member on injected validation | top: mean of the top_k
+    top_k: int = 3
+    rounds: int = 3  # injections into the validation tail, each with every anomaly kind once
+
+    def validate(self) -> None:
+        super().validate()
+        if isinstance(self.members, str):
+            self.members = [m.strip() for m in self.members.split(",") if m.strip()]
+        unknown = [m for m in self.members if m not in MEMBERS]
+        if unknown or not self.members:
+            found = f"unknown auto member {unknown[0]!r}" if unknown else "auto needs at least one member"
+            raise ConfigError(f"{found}: expected names from {', '.join(MEMBERS)}")
+        if not self.budget_seconds > 0:
+            raise ConfigError(
+                f"budget_seconds must be > 0, got {self.budget_seconds}; give the seconds the portfolio "
+                "may train for (default 120)"
+            )
+        if self.combine not in COMBINES:
+            raise ConfigError(f"unknown combine {self.combine!r}: expected one of {', '.join(COMBINES)}")
+        if self.window is not None and self.window < 2:
+            raise ConfigError(f"window must be >= 2 or None (from the data), got {self.window}")
+        for name in ("top_k", "rounds"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
+class Auto(Detector):
+    """A portfolio of detectors, selected or combined by validation on injected anomalies (see module)."""
+
+    name = "auto"
+    config_class = AutoConfig
+    instead = {
+        "epochs": f"its GAN members train {GAN_EPOCHS} epochs at most, within --budget-seconds",
+        "stride": "each member keeps its own",
+        "objective": "each GAN member keeps its own",
+        "inversion": "no member inverts a generator",
+    }
+
+    def min_length(self) -> int:
+        if hasattr(self, "members_"):
+            return max(m.min_length() for m in self._used())
+        return self.config.window or 1
+
+    # --- fitting -------------------------------------------------------------------------------------
+
+    def _fit(self, x_train: np.ndarray, verbose: bool) -> None:
+        cfg = self.config
+        # The validation tail is as long as the training part times val / (1 - val): windows fit both.
+        n_val = int(len(x_train) * cfg.val_fraction / (1 - cfg.val_fraction))
+        longest = max(1, min(len(x_train), n_val) // 2)
+        self.window_ = cfg.window or data_window(x_train, longest)
+        started = time.perf_counter()
+        self.members_: list[Detector] = []
+        self.report_ = {"window": self.window_, "budget_seconds": cfg.budget_seconds, "members": []}
+        progress = tqdm(cfg.members, desc="fit auto", unit="member", disable=not verbose)
+        for i, name in enumerate(progress):
+            progress.set_postfix(member=name)
+            left = cfg.budget_seconds - (time.perf_counter() - started)
+            entry = {"name": name, "detector": MEMBERS[name][0]}
+            self.report_["members"].append(entry)
+            if left <= 0 and self.members_:  # the first member always fits: a model needs one
+                entry["skipped"] = f"the time budget of {cfg.budget_seconds:g} s was spent"
+                continue
+            gans_left = sum(MEMBERS[m][1] for m in cfg.members[i:])
+            # A GAN member may use its share of what is left, leaving some for validation scoring.
+            params = member_params(name, self.window_, cfg.seed, cfg.device, max(left, 1.0) / (gans_left + 1))
+            tick = time.perf_counter()
+            try:
+                member = self._new_member(name, params)
+                member._fit(x_train, verbose=False)
+            except TsganError as exc:
+                entry["skipped"] = str(exc)
+                continue
+            entry |= {"params": params, "fit_s": round(time.perf_counter() - tick, 3)}
+            self.members_.append(member)
+        if not self.members_:
+            reasons = "; ".join(f"{e['name']}: {e['skipped']}" for e in self.report_["members"])
+            raise InputError(f"auto: no member could be fitted ({reasons})")
+
+    def _new_member(self, name: str, params: dict) -> Detector:
+        from tsgan.detectors import make_detector  # imported here: that module imports this one
+
+        member = make_detector(MEMBERS[name][0], **params)
+        member.channels_, member.scaler_ = self.channels_, self.scaler_
+        member._train_labels = None
+        return member
+
+    def _kept(self) -> list[dict]:
+        """Report entries of the fitted members, in the order of `members_`."""
+        return [e for e in self.report_["members"] if "skipped" not in e]
+
+    # --- calibration and selection -------------------------------------------------------------------
+
+    def _calibrate(self, x_val: np.ndarray, verbose: bool) -> np.ndarray:
+        """On fit: each member's own calibration, its normalisation on these normal rows, then the
+        selection on injected anomalies. On a series' reference rows: the normalisation only (a new
+        list, so the fitted detector this copy came from keeps its own)."""
+        selecting = not hasattr(self, "weights_")
+        if selecting:
+            raw = [m._calibrate(x_val, verbose=False) for m in self.members_]
+        else:
+            raw = [m._channel_scores(x_val, verbose=False) if w > 0 else None for m, w in self._weighted()]
+        self.member_stats_ = [robust_stats(r) if r is not None else None for r in raw]
+        if selecting:
+            self._select(x_val, verbose)
+        return self._combine(raw)
+
+    def _select(self, x_val: np.ndarray, verbose: bool) -> None:
+        """Validation VUS-PR of every member on `rounds` injections into x_val, and the weights."""
+        cfg = self.config
+        seeds = [cfg.seed * 1000 + r for r in range(cfg.rounds)]
+        self.val_vus_ = np.zeros((len(self.members_), len(seeds)), dtype=np.float32)
+        injections = []
+        for r, seed in enumerate(tqdm(seeds, desc="validate auto", unit="round", disable=not verbose)):
+            x_injected, labels, _, records = inject_validation(x_val, seed)
+            injections.append({"seed": seed, "kinds": [a["kind"] for a in records]})
+            for i, member in enumerate(self.members_):
+                point = self._normalised(i, member._channel_scores(x_injected, verbose=False)).max(axis=1)
+                self.val_vus_[i, r] = vus(labels, point, VAL_BUFFER).pr
+        mean = self.val_vus_.mean(axis=1)
+        order = np.argsort(-mean, kind="stable")  # ties: the cheaper member, listed first
+        chosen = order[:1] if cfg.combine == "best" else order[: cfg.top_k]
+        self.weights_ = np.zeros(len(self.members_), dtype=np.float32)
+        self.weights_[chosen] = 1.0 / len(chosen)
+        for entry, score, weight in zip(self._kept(), mean, self.weights_, strict=True):
+            entry |= {"val_vus_pr": round(float(score), 4), "weight": round(float(weight), 4)}
+        self.report_ |= {
+            "combine": cfg.combine,
+            "injections": injections,
+            "kinds": list(VALIDATION_ANOMALIES),
+        }
+
+    # --- scoring -------------------------------------------------------------------------------------
+
+    def _weighted(self):
+        return zip(self.members_, self.weights_, strict=True)
+
+    def _used(self) -> list[Detector]:
+        """The members with weight (all of them before selection)."""
+        if not hasattr(self, "weights_"):
+            return self.members_
+        return [m for m, w in self._weighted() if w > 0]
+
+    def _normalised(self, i: int, raw: np.ndarray) -> np.ndarray:
+        center, scale = self.member_stats_[i]
+        return (raw - center) / scale
+
+    def _combine(self, raw: list[np.ndarray | None]) -> np.ndarray:
+        total = sum(
+            w * self._normalised(i, r)
+            for i, (r, w) in enumerate(zip(raw, self.weights_, strict=True))
+            if w > 0
+        )
+        return np.asarray(total, dtype=np.float32)
+
+    def _channel_scores(self, x: np.ndarray, verbose: bool) -> np.ndarray:
+        raw = [m._channel_scores(x, verbose) if w > 0 else None for m, w in self._weighted()]
+        return self._combine(raw)
+
+    # --- saving --------------------------------------------------------------------------------------
+
+    def _info(self) -> dict:
+        return self.report_
+
+    def _load_info(self, info: dict) -> None:
+        self.report_ = info
+        self.window_ = int(info["window"])
+
+    def _state(self) -> dict[str, torch.Tensor]:
+        state = {"weights": torch.from_numpy(self.weights_), "val_vus": torch.from_numpy(self.val_vus_)}
+        for i, member in enumerate(self.members_):
+            state |= {f"member{i}.{k}": v for k, v in member._state().items()}
+            center, scale = self.member_stats_[i] if self.member_stats_[i] is not None else (None, None)
+            if center is not None:
+                state |= {
+                    f"member{i}.center": torch.from_numpy(center),
+                    f"member{i}.scale": torch.from_numpy(scale),
+                }
+        return state
+
+    def _load_state(self, state: dict[str, torch.Tensor]) -> None:
+        self.weights_ = state["weights"].numpy()
+        self.val_vus_ = state["val_vus"].numpy()
+        self.members_, self.member_stats_ = [], []
+        for i, entry in enumerate(self._kept()):
+            prefix = f"member{i}."
+            own = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+            stats = (own.pop("center").numpy(), own.pop("scale").numpy()) if "center" in own else None
+            member = self._new_member(entry["name"], entry["params"])
+            member._load_state(own)
+            self.members_.append(member)
+            self.member_stats_.append(stats)
+        if len(self.members_) != len(self.weights_):
+            raise InputError(f"{len(self.members_)} members for {len(self.weights_)} weights; file damaged")
+
+    def describe(self) -> str:
+        return describe(self.report_)
+
+    def kept(self) -> list[str]:
+        """Names of the members the scores come from."""
+        return [e["name"] for e in self._kept() if e["weight"] > 0]
+
+
+def describe(report: dict) -> str:
+    """The members of a fitted auto detector, one line each: what `tsgan fit` prints."""
+    lines = [
+        f"auto: window {report['window']}, combine {report.get('combine', 'best')}, "
+        f"budget {report['budget_seconds']:g} s; validation on injected {', '.join(report.get('kinds', []))}"
+    ]
+    for e in report["members"]:
+        if "skipped" in e:
+            lines.append(f"  {e['name']:<11} skipped: {e['skipped']}")
+        else:
+            kept = "kept" if e.get("weight", 0) > 0 else "    "
+            lines.append(
+                f"  {e['name']:<11} {kept} weight {e.get('weight', 0):.2f}  validation VUS-PR "
+                f"{e.get('val_vus_pr', float('nan')):.3f}  fit {e['fit_s']:.1f} s"
+            )
+    return "\n".join(lines)
+
+
+def describe_choices(detectors: list[Auto]) -> str:
+    """How often each member was kept over several fits (one per training series of a dataset)."""
+    counts = Counter(name for det in detectors for name in det.kept())
+    tally = ", ".join(f"{name} {n}" for name, n in counts.most_common())
+    return f"auto kept, over {len(detectors)} fits: {tally}"

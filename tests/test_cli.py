@@ -80,7 +80,10 @@ def test_detect_prints_json_without_output_file(files, model):
             "unknown objective 'hinge'",
         ),
         (["fit", "normal.csv", "-o", "m.tsgan", "--window", "400"], "too few to fit"),
-        (["fit", "normal.csv", "-o", "m.tsgan", "--budget-seconds", "0"], "budget_seconds must be > 0, got 0"),
+        (
+            ["fit", "normal.csv", "-o", "m.tsgan", "--budget-seconds", "0"],
+            "budget_seconds must be > 0, got 0",
+        ),
         (["fit", "normal.csv", "-o", "m.tsgan", "--param", "members=pca,nope"], "unknown auto member 'nope'"),
         (["fit", "normal.csv", "-o", "m.tsgan", "--epochs", "3"], "auto has no parameter epochs"),
         (

@@ -9,7 +9,9 @@ from tsgan.inject import VALIDATION_ANOMALIES, Context, inject, inject_validatio
 def smooth_series(rows=1200, channels=4, seed=0):
     rng = np.random.default_rng(seed)
     t = np.arange(rows)[:, None]
-    return np.sin(2 * np.pi * t / 50 + rng.uniform(0, 6, channels)) + 0.1 * rng.standard_normal((rows, channels))
+    return np.sin(2 * np.pi * t / 50 + rng.uniform(0, 6, channels)) + 0.1 * rng.standard_normal(
+        (rows, channels)
+    )
 
 
 @pytest.mark.parametrize("kind", list(VALIDATION_ANOMALIES))

@@ -114,9 +114,11 @@ def test_a_member_that_cannot_fit_is_skipped_not_fatal(train, monkeypatch):
 
 def test_reference_rows_recalibrate_a_copy_only(train, test_series):
     det = Auto(members=CHEAP, window=16, rounds=1, reference_rows=200).fit(train)
-    stats = [s[0].copy() for s in det.member_stats_]
+    members = list(det.members_)
+    centers = [m.score_center_.copy() for m in members]
     det.detect(test_series)
-    assert all(np.array_equal(a, s[0]) for a, s in zip(stats, det.member_stats_, strict=True))
+    assert det.members_ == members
+    assert all(np.array_equal(c, m.score_center_) for c, m in zip(centers, members, strict=True))
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,7 @@ parameters, fit seconds or reason for skipping, and the injection seeds and kind
 
 from __future__ import annotations
 
+import copy
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -39,7 +40,6 @@ from tsgan.detectors.baselines import estimate_period
 from tsgan.errors import ConfigError, InputError, TsganError
 from tsgan.inject import VALIDATION_ANOMALIES, inject_validation
 from tsgan.metrics import vus
-from tsgan.preprocess import robust_stats
 
 # Members by name: the detector and its parameters given the data's window. Cheap ones come first, so a
 # small budget still leaves the strong simple members. GAN members train for a few epochs only: their
@@ -59,12 +59,14 @@ MEMBERS: dict[str, tuple[str, bool]] = {  # name: (detector, windowed GAN traine
     "usad": ("usad", True),
     "anogan": ("anogan", True),
 }
-DEFAULT_MEMBERS = ("pca", "zscore", "knn", "pca-window", "iforest", "seasonal", "egbad", "beatgan", "tadgan")
+DEFAULT_MEMBERS = ("pca", "zscore", "knn", "iforest", "seasonal", "egbad", "beatgan", "tadgan", "ganomaly")
 WINDOWED = {"knn", "pca-window", "iforest"}  # baselines that take the data's window
 COMBINES = ("best", "top")
 WINDOW_RANGE = (8, 100)  # the data's window is clipped to this range
 DEFAULT_WINDOW = 16  # when no channel has a clear period
+MAX_FEATURES = 512  # window x channels at most, unless the window range's floor needs more
 VAL_BUFFER = 20  # VUS buffer on validation, the same as tsgan's benchmarks use
+CALIBRATION = ("score_center", "score_scale", "thresholds")  # what each member learns on validation
 
 
 def member_params(name: str, window: int, seed: int, device: str, max_seconds: float | None) -> dict:
@@ -80,10 +82,13 @@ def member_params(name: str, window: int, seed: int, device: str, max_seconds: f
 
 def data_window(x_train: np.ndarray, longest: int) -> int:
     """The window of the windowed members: the median seasonal period over the channels (those with a
-    clear one), clipped to `WINDOW_RANGE` and to `longest`, the most the data's length allows."""
+    clear one), clipped to `WINDOW_RANGE`, to `MAX_FEATURES` values per window (the cost of a kNN
+    distance or a GAN step grows with it) and to `longest`, the most the data's length allows."""
     periods = [p for p in (estimate_period(column) for column in x_train.T) if p]
     window = int(np.median(periods)) if periods else DEFAULT_WINDOW
-    return max(2, min(int(np.clip(window, *WINDOW_RANGE)), longest))
+    lo, hi = WINDOW_RANGE
+    hi = max(lo, min(hi, MAX_FEATURES // x_train.shape[1]))
+    return max(2, min(int(np.clip(window, lo, hi)), longest))
 
 
 @dataclass
@@ -131,7 +136,7 @@ class Auto(Detector):
 
     def min_length(self) -> int:
         if hasattr(self, "members_"):
-            return max(m.min_length() for m in self._used())
+            return max(self.members_[i].min_length() for i in self._used())
         return self.config.window or 1
 
     # --- fitting -------------------------------------------------------------------------------------
@@ -185,21 +190,26 @@ class Auto(Detector):
     # --- calibration and selection -------------------------------------------------------------------
 
     def _calibrate(self, x_val: np.ndarray, verbose: bool) -> np.ndarray:
-        """On fit: each member's own calibration, its normalisation on these normal rows, then the
-        selection on injected anomalies. On a series' reference rows: the normalisation only (a new
-        list, so the fitted detector this copy came from keeps its own)."""
+        """On fit: every member calibrated on these normal rows as a detector of its own (score
+        normalisation and thresholds), then the selection on injected anomalies. On a series'
+        reference rows: the members in use recalibrated as copies, so that the fitted detector this
+        copy came from keeps its own."""
         selecting = not hasattr(self, "weights_")
-        if selecting:
-            raw = [m._calibrate(x_val, verbose=False) for m in self.members_]
-        else:
-            raw = [m._channel_scores(x_val, verbose=False) if w > 0 else None for m, w in self._weighted()]
-        self.member_stats_ = [robust_stats(r) if r is not None else None for r in raw]
+        if not selecting:
+            self.members_ = [copy.copy(m) for m in self.members_]
+        raw = {}
+        for i in range(len(self.members_)) if selecting else self._used():
+            member = self.members_[i]
+            raw[i] = member._calibrate(x_val, False) if selecting else member._channel_scores(x_val, False)
+            member._calibrate_on_scores(raw[i])
         if selecting:
             self._select(x_val, verbose)
         return self._combine(raw)
 
     def _select(self, x_val: np.ndarray, verbose: bool) -> None:
-        """Validation VUS-PR of every member on `rounds` injections into x_val, and the weights."""
+        """Validation VUS-PR of every member on `rounds` injections into x_val, and the weights. Each
+        member is judged as it would detect alone: its point score is its largest excess over its own
+        per-channel thresholds."""
         cfg = self.config
         seeds = [cfg.seed * 1000 + r for r in range(cfg.rounds)]
         self.val_vus_ = np.zeros((len(self.members_), len(seeds)), dtype=np.float32)
@@ -208,7 +218,8 @@ class Auto(Detector):
             x_injected, labels, _, records = inject_validation(x_val, seed)
             injections.append({"seed": seed, "kinds": [a["kind"] for a in records]})
             for i, member in enumerate(self.members_):
-                point = self._normalised(i, member._channel_scores(x_injected, verbose=False)).max(axis=1)
+                raw = member._channel_scores(x_injected, verbose=False)
+                point = member._excess(member._normalise(raw)).max(axis=1)
                 self.val_vus_[i, r] = vus(labels, point, VAL_BUFFER).pr
         mean = self.val_vus_.mean(axis=1)
         order = np.argsort(-mean, kind="stable")  # ties: the cheaper member, listed first
@@ -225,30 +236,19 @@ class Auto(Detector):
 
     # --- scoring -------------------------------------------------------------------------------------
 
-    def _weighted(self):
-        return zip(self.members_, self.weights_, strict=True)
-
-    def _used(self) -> list[Detector]:
-        """The members with weight (all of them before selection)."""
+    def _used(self) -> list[int]:
+        """Indices of the members with weight (all of them before selection)."""
         if not hasattr(self, "weights_"):
-            return self.members_
-        return [m for m, w in self._weighted() if w > 0]
+            return list(range(len(self.members_)))
+        return [i for i, w in enumerate(self.weights_) if w > 0]
 
-    def _normalised(self, i: int, raw: np.ndarray) -> np.ndarray:
-        center, scale = self.member_stats_[i]
-        return (raw - center) / scale
-
-    def _combine(self, raw: list[np.ndarray | None]) -> np.ndarray:
-        total = sum(
-            w * self._normalised(i, r)
-            for i, (r, w) in enumerate(zip(raw, self.weights_, strict=True))
-            if w > 0
-        )
+    def _combine(self, raw: dict[int, np.ndarray]) -> np.ndarray:
+        """The weighted mean of the used members' normalised channel scores (`raw`: by member index)."""
+        total = sum(self.weights_[i] * self.members_[i]._normalise(raw[i]) for i in self._used())
         return np.asarray(total, dtype=np.float32)
 
     def _channel_scores(self, x: np.ndarray, verbose: bool) -> np.ndarray:
-        raw = [m._channel_scores(x, verbose) if w > 0 else None for m, w in self._weighted()]
-        return self._combine(raw)
+        return self._combine({i: self.members_[i]._channel_scores(x, verbose) for i in self._used()})
 
     # --- saving --------------------------------------------------------------------------------------
 
@@ -263,26 +263,21 @@ class Auto(Detector):
         state = {"weights": torch.from_numpy(self.weights_), "val_vus": torch.from_numpy(self.val_vus_)}
         for i, member in enumerate(self.members_):
             state |= {f"member{i}.{k}": v for k, v in member._state().items()}
-            center, scale = self.member_stats_[i] if self.member_stats_[i] is not None else (None, None)
-            if center is not None:
-                state |= {
-                    f"member{i}.center": torch.from_numpy(center),
-                    f"member{i}.scale": torch.from_numpy(scale),
-                }
+            for name in CALIBRATION:
+                state[f"calibration{i}.{name}"] = torch.from_numpy(getattr(member, f"{name}_"))
         return state
 
     def _load_state(self, state: dict[str, torch.Tensor]) -> None:
         self.weights_ = state["weights"].numpy()
         self.val_vus_ = state["val_vus"].numpy()
-        self.members_, self.member_stats_ = [], []
+        self.members_ = []
         for i, entry in enumerate(self._kept()):
             prefix = f"member{i}."
-            own = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-            stats = (own.pop("center").numpy(), own.pop("scale").numpy()) if "center" in own else None
             member = self._new_member(entry["name"], entry["params"])
-            member._load_state(own)
+            member._load_state({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
+            for name in CALIBRATION:
+                setattr(member, f"{name}_", state[f"calibration{i}.{name}"].numpy())
             self.members_.append(member)
-            self.member_stats_.append(stats)
         if len(self.members_) != len(self.weights_):
             raise InputError(f"{len(self.members_)} members for {len(self.weights_)} weights; file damaged")
 

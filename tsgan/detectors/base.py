@@ -184,8 +184,11 @@ class Detector:
     def _calibrate_thresholds(self, x_val: np.ndarray, verbose: bool) -> None:
         """Score normalisation and thresholds from scaled normal values (the validation split, or a
         scored series' reference rows)."""
+        self._calibrate_on_scores(self._calibrate(x_val, verbose))
+
+    def _calibrate_on_scores(self, raw_val: np.ndarray) -> None:
+        """Score normalisation and thresholds from the raw scores (T, C_active) of normal values."""
         cfg = self.config
-        raw_val = self._calibrate(x_val, verbose)
         self.score_center_, self.score_scale_ = robust_stats(raw_val)
         val = self._normalise(raw_val)
         # Fixed methods: the thresholds. Drift: each channel's offset above its moving median.

@@ -3,8 +3,9 @@
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/auto_bench.py skab/valve1 smd/machine-1-6 ...
 
 For each dataset, `Auto()` (defaults) is fitted once per distinct training series. Then the same fitted
-portfolio is scored with different weights: each member alone, the label-free rules (`best`: the member
-with the highest validation VUS-PR on injected anomalies; `top`: mean of the three best), each
+portfolio is scored with different weights: each member alone, the label-free rules of `Auto` (`anchored`,
+the default: kNN unless a member beats it clearly on injected anomalies; `best`: the member with the
+highest validation VUS-PR on them; `top3`: the mean of the three best), each
 recalibrated on the validation tail exactly as `Auto` does. The oracle row is the member with the best
 mean test VUS-PR on the dataset: it reads test labels and is shown only to tell how close the label-free
 choice gets. Results go to benchmarks/results/auto/<dataset>.json; `--table` prints the markdown table.
@@ -23,6 +24,7 @@ import numpy as np
 from tsgan.bench import evaluate_series
 from tsgan.datasets import load_dataset
 from tsgan.detectors import Auto
+from tsgan.detectors.auto import choose
 from tsgan.io import write_json_atomic
 
 OUT = Path(__file__).parent / "results" / "auto"
@@ -40,21 +42,26 @@ def with_weights(det: Auto, weights: np.ndarray, train) -> Auto:
 
 
 def rules(det: Auto) -> dict[str, np.ndarray]:
-    """Weight vectors to score: each member alone, and the top-3 mean by validation VUS-PR."""
+    """Weight vectors to score: each member alone, and the other label-free rules of `Auto`."""
     names = [e["name"] for e in det._kept()]
     out = {f"member {n}": np.eye(len(names))[i] for i, n in enumerate(names)}
-    order = np.argsort(-det.val_vus_.mean(axis=1), kind="stable")
-    top = np.zeros(len(names))
-    top[order[:3]] = 1 / 3
-    out["rule top3 (label-free)"] = top
+    for combine in ("best", "top"):
+        chosen = choose(det.val_vus_, combine, top_k=3)
+        weights = np.zeros(len(names))
+        weights[chosen] = 1 / len(chosen)
+        out[f"rule {combine}{'3' if combine == 'top' else ''} (label-free)"] = weights
     return out
 
 
 def run(dataset: str) -> dict:
+    """`dataset` is a name for `load_dataset`, or LABEL=NAME,NAME,... for several taken as one."""
+    label, _, names = dataset.rpartition("=")
+    splits = [split for name in names.split(",") for split in load_dataset(name)]
+    dataset = label or names
     fitted: dict[str, tuple[Auto, dict]] = {}
     rows: dict[str, list[dict]] = {}
     fit_s = 0.0
-    for split in load_dataset(dataset):
+    for split in splits:
         key = split.train.name or split.name
         if key not in fitted:
             start = time.perf_counter()
@@ -62,7 +69,7 @@ def run(dataset: str) -> dict:
             fit_s += time.perf_counter() - start
             fitted[key] = (det, {name: with_weights(det, w, split.train) for name, w in rules(det).items()})
         det, variants = fitted[key]
-        rows.setdefault("auto (label-free, best)", []).append(evaluate_series(det, split.test))
+        rows.setdefault("auto default (label-free)", []).append(evaluate_series(det, split.test))
         for name, model in variants.items():
             rows.setdefault(name, []).append(evaluate_series(model, split.test))
         chosen = [e["name"] for e in det._kept() if e["weight"] > 0]
@@ -81,7 +88,7 @@ def run(dataset: str) -> dict:
 
 def table(results: list[dict]) -> str:
     names = sorted({k for r in results for k in r["means"] if not k.startswith("oracle")})
-    names = ["auto (label-free, best)"] + [n for n in names if n != "auto (label-free, best)"]
+    names = ["auto default (label-free)"] + [n for n in names if n != "auto default (label-free)"]
     head = "| rule / member | " + " | ".join(r["dataset"] for r in results) + " |"
     lines = [head, "|---" * (len(results) + 1) + "|"]
     for name in names:
@@ -105,7 +112,7 @@ def table(results: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("datasets", nargs="*")
+    parser.add_argument("datasets", nargs="*", help="dataset names, or LABEL=NAME,NAME,... taken as one")
     parser.add_argument("--table", action="store_true", help="print the table of the stored results")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ from tsgan import load
 from tsgan.datasets import make_industrial
 from tsgan.detectors import Auto, WindowKNN
 from tsgan.detectors import auto as auto_module
+from tsgan.detectors.auto import choose
 from tsgan.errors import ConfigError, InputError
 from tsgan.series import Series
 
@@ -25,7 +26,7 @@ def test_series():
 
 @pytest.fixture(scope="module")
 def fitted(train):
-    return Auto(members=[*CHEAP, "egbad"], window=16, rounds=2).fit(train)
+    return Auto(members=[*CHEAP, "egbad"], window=16, rounds=2, combine="best").fit(train)
 
 
 def test_report_says_what_was_kept_and_why(fitted):
@@ -55,6 +56,14 @@ def test_round_trip_keeps_every_member_and_the_scores(fitted, test_series, tmp_p
     assert [m.name for m in loaded.members_] == [m.name for m in fitted.members_]
     assert np.array_equal(loaded.weights_, fitted.weights_)
     np.testing.assert_allclose(loaded.score(test_series).point, fitted.score(test_series).point, atol=1e-5)
+
+
+def test_anchored_rule_leaves_its_first_member_only_for_a_clear_win():
+    # members x rounds of validation VUS-PR
+    assert list(choose(np.array([[0.5, 0.5], [0.55, 0.58]]), "anchored", 3)) == [0]  # within the margin
+    assert list(choose(np.array([[0.3, 0.5], [0.7, 0.45]]), "anchored", 3)) == [0]  # not in every round
+    assert list(choose(np.array([[0.3, 0.3], [0.5, 0.6]]), "anchored", 3)) == [1]  # clear and consistent
+    assert list(choose(np.array([[0.5, 0.5], [0.55, 0.58]]), "best", 3)) == [1]
 
 
 def test_top_combination_averages_the_best_members(train):

@@ -46,6 +46,8 @@ def save_detector(detector, path) -> None:
         "thresholds": detector.thresholds_,
         "score_history": detector.score_history_,
     }
+    if hasattr(detector, "contamination_threshold_"):  # PyOD's threshold_, set by fit with contamination
+        shared["contamination_threshold"] = np.array([detector.contamination_threshold_], dtype=np.float32)
     tensors |= {f"tsgan.{k}": torch.from_numpy(np.ascontiguousarray(v)) for k, v in shared.items()}
     header = {
         "format": FORMAT,
@@ -111,6 +113,8 @@ def load_detector(path):
         detector.score_history_ = shared.get(
             "score_history", np.empty((0, detector.thresholds_.size), np.float32)
         )
+        if "contamination_threshold" in shared:
+            detector.contamination_threshold_ = float(shared["contamination_threshold"].reshape(-1)[0])
         detector._load_info(header.get("fitted") or {})
         detector._load_state({k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")})
     except TsganError as exc:

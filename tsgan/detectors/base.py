@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import warnings
 from dataclasses import dataclass
 from typing import ClassVar
@@ -59,12 +60,17 @@ class DetectorConfig:
     min_interval: int = 1  # shortest interval reported, in points
     max_gap: int = 0  # unflagged points allowed inside one interval
     reference_rows: int = 0  # > 0: each scored series opens with this many normal rows to recalibrate on
+    # PyOD's meaning: the share of training rows predict() calls anomalous (threshold_ is that quantile
+    # of the training scores); None: predict() follows tsgan's own per-channel thresholds.
+    contamination: float | None = None
     seed: int = 0
     device: str = "auto"
 
     def validate(self) -> None:
         if not 0.05 <= self.val_fraction <= 0.5:
             raise ConfigError(f"val_fraction must be in [0.05, 0.5], got {self.val_fraction}")
+        if self.contamination is not None and not 0.0 < self.contamination <= 0.5:
+            raise ConfigError(f"contamination must be in (0, 0.5] or None, got {self.contamination}")
         if self.reference_rows < 0:
             raise ConfigError(f"reference_rows must be >= 0 (0: no reference), got {self.reference_rows}")
         # Checked here, not after training: a bad threshold setting should not cost a training run.
@@ -105,6 +111,9 @@ class Detector:
     instead: ClassVar[dict[str, str]] = {}
 
     def __init__(self, **params):
+        self.config = self._make_config(params)
+
+    def _make_config(self, params: dict) -> DetectorConfig:
         fields = {f.name for f in dataclasses.fields(self.config_class)}
         unknown = sorted(set(params) - fields)
         if unknown:
@@ -113,8 +122,9 @@ class Detector:
                 f"{self.name or type(self).__name__} has no parameter {', '.join(unknown)}{hints}; "
                 f"valid: {', '.join(sorted(fields))}"
             )
-        self.config = self.config_class(**params)
-        self.config.validate()
+        config = self.config_class(**params)
+        config.validate()
+        return config
 
     # --- what subclasses provide -------------------------------------------------------------------
 
@@ -155,9 +165,10 @@ class Detector:
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         return torch.device(self.config.device)
 
-    def fit(self, train, verbose: bool = False) -> Detector:
+    def fit(self, train, y=None, verbose: bool = False) -> Detector:
         """Fit on normal (or mostly normal) data. Labels are ignored, except by detectors with
-        `uses_labels` (ESAD), which learn from the labels of the training rows only."""
+        `uses_labels` (ESAD), which learn from the labels of the training rows only. `y` is accepted and
+        ignored, as in PyOD, so that scikit-learn's Pipeline can call fit(X, y)."""
         series = as_series(train)
         cfg = self.config
         n_val = int(len(series) * cfg.val_fraction)
@@ -179,6 +190,10 @@ class Detector:
         _seed_everything(cfg.seed)
         self._fit(x_train, verbose)
         self._calibrate_thresholds(self.scaler_.transform(series.values[-n_val:]), verbose)
+        self._train_series = series  # a reference, for PyOD's decision_scores_ (computed when asked)
+        self.__dict__.pop("decision_scores_", None)
+        if cfg.contamination is not None:
+            self.contamination_threshold_ = float(np.quantile(self.decision_scores_, 1 - cfg.contamination))
         return self
 
     def _calibrate_thresholds(self, x_val: np.ndarray, verbose: bool) -> None:
@@ -267,6 +282,57 @@ class Detector:
     def describe(self) -> str:
         """What the fit chose, for people (the auto detector's members); empty when there is nothing."""
         return ""
+
+    # --- the PyOD / scikit-learn face --------------------------------------------------------------
+
+    def get_params(self, deep: bool = True) -> dict:
+        """scikit-learn: the parameters, as given to __init__."""
+        return {f.name: getattr(self.config, f.name) for f in dataclasses.fields(self.config)}
+
+    def set_params(self, **params) -> Detector:
+        """scikit-learn: change parameters (checked like __init__'s); a fitted model keeps its fit."""
+        self.config = self._make_config(self.get_params() | params)
+        return self
+
+    def __sklearn_tags__(self):
+        """scikit-learn >= 1.6 asks every estimator in a Pipeline for its tags: an outlier detector that
+        needs no target and checks its own input."""
+        from sklearn.utils import Tags, TargetTags  # imported here: only scikit-learn code asks
+
+        return Tags(
+            estimator_type="outlier_detector", target_tags=TargetTags(required=False), no_validation=True
+        )
+
+    def decision_function(self, X) -> np.ndarray:
+        """PyOD: the anomaly score of each row of X, higher = more anomalous (`score(X).point`)."""
+        return self.score(X).point
+
+    def predict(self, X) -> np.ndarray:
+        """PyOD: 1 for the rows of X that are anomalous, 0 for the others (scores above `threshold_`)."""
+        return (self.decision_function(X) > self.threshold_).astype(np.int64)
+
+    @functools.cached_property
+    def decision_scores_(self) -> np.ndarray:
+        """PyOD: the anomaly scores of the training rows (scored on first use)."""
+        self._check_fitted()
+        if getattr(self, "_train_series", None) is None:
+            raise ConfigError(
+                f"this {self.name} model was loaded, not fitted here: its training scores are not kept; "
+                "score the training data with decision_function()"
+            )
+        return self.decision_function(self._train_series)
+
+    @property
+    def threshold_(self) -> float:
+        """PyOD: the score above which a row is anomalous: the training scores' 1 - contamination
+        quantile when `contamination` is set, else 0 (scores are the excess over tsgan's thresholds)."""
+        self._check_fitted()
+        return getattr(self, "contamination_threshold_", 0.0)
+
+    @property
+    def labels_(self) -> np.ndarray:
+        """PyOD: 1 for the training rows that are anomalous, 0 for the others."""
+        return (self.decision_scores_ > self.threshold_).astype(np.int64)
 
     def save(self, path) -> None:
         from tsgan.artifacts import save_detector

@@ -97,7 +97,9 @@ class RSMGANConfig(DetectorConfig):
     def validate(self) -> None:
         super().validate()
         get_objective(self.objective, self.mim_w)
-        self.scales = list(check_scales(self.scales))
+        scales = list(check_scales(self.scales))
+        if scales != self.scales:  # the same list stays the same object, as scikit-learn's clone checks
+            self.scales = scales
         if self.score not in SCORES:
             raise ConfigError(f"unknown score {self.score!r}: expected one of {', '.join(SCORES)}")
         if not (self.period in ("auto", 0) or (isinstance(self.period, int) and self.period > self.smooth)):
@@ -186,9 +188,9 @@ class RSMGAN(Detector):
         self._holidays = series.values[:, series.channels.index(column)] != 0
         return series.select([c for c in series.channels if c != column])
 
-    def fit(self, train, verbose: bool = False) -> RSMGAN:
+    def fit(self, train, y=None, verbose: bool = False) -> RSMGAN:
         try:
-            return super().fit(self._take_mask(train), verbose)
+            return super().fit(self._take_mask(train), y, verbose)
         finally:
             self._holidays = None
 

@@ -3,9 +3,9 @@
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/auto_bench.py skab/valve1 smd/machine-1-6 ...
 
 For each dataset, `Auto()` (defaults) is fitted once per distinct training series. Then the same fitted
-portfolio is scored with different weights: each member alone, the label-free rules of `Auto` (`anchored`,
-the default: kNN unless a member beats it clearly on injected anomalies; `best`: the member with the
-highest validation VUS-PR on them; `top3`: the mean of the three best), each
+portfolio is scored with different weights: each member alone, the label-free rules of `Auto` (`anchor`,
+the default: its first member, kNN; `best`: the member with the highest validation VUS-PR on injected
+anomalies; `top3`: the mean of the three best), each
 recalibrated on the validation tail exactly as `Auto` does. The oracle row is the member with the best
 mean test VUS-PR on the dataset: it reads test labels and is shown only to tell how close the label-free
 choice gets. Results go to benchmarks/results/auto/<dataset>.json; `--table` prints the markdown table.
@@ -53,7 +53,7 @@ def rules(det: Auto) -> dict[str, np.ndarray]:
     return out
 
 
-def run(dataset: str) -> dict:
+def run(dataset: str, params: dict) -> dict:
     """`dataset` is a name for `load_dataset`, or LABEL=NAME,NAME,... for several taken as one."""
     label, _, names = dataset.rpartition("=")
     splits = [split for name in names.split(",") for split in load_dataset(name)]
@@ -65,7 +65,7 @@ def run(dataset: str) -> dict:
         key = split.train.name or split.name
         if key not in fitted:
             start = time.perf_counter()
-            det = Auto().fit(split.train)
+            det = Auto(**params).fit(split.train)
             fit_s += time.perf_counter() - start
             fitted[key] = (det, {name: with_weights(det, w, split.train) for name, w in rules(det).items()})
         det, variants = fitted[key]
@@ -114,16 +114,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("datasets", nargs="*", help="dataset names, or LABEL=NAME,NAME,... taken as one")
     parser.add_argument("--table", action="store_true", help="print the table of the stored results")
+    parser.add_argument("--members", help="comma-separated members (default: Auto's default portfolio)")
+    parser.add_argument("--out", type=Path, default=OUT, help="results folder")
     args = parser.parse_args()
-    OUT.mkdir(parents=True, exist_ok=True)
+    params = {"members": args.members.split(",")} if args.members else {}
+    args.out.mkdir(parents=True, exist_ok=True)
     for dataset in args.datasets:
-        result = run(dataset)
-        write_json_atomic(result, OUT / f"{dataset.replace('/', '-')}.json")
+        result = run(dataset, params)
+        name = dataset.rpartition("=")[0] or dataset
+        write_json_atomic(result, args.out / f"{name.replace('/', '-')}.json")
         print(
             dataset, json.dumps({k: round(v[METRICS[0]], 3) for k, v in result["means"].items()}), flush=True
         )
     if args.table:
-        results = [json.loads(p.read_text()) for p in sorted(OUT.glob("*.json"))]
+        results = [json.loads(p.read_text()) for p in sorted(args.out.glob("*.json"))]
         print(table(results))
 
 

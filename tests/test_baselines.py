@@ -9,7 +9,7 @@ from tsgan.detectors.baselines import estimate_period
 from tsgan.errors import ConfigError
 from tsgan.series import Series
 
-NAMES = ["random", "zscore", "pca", "iforest", "seasonal"]
+NAMES = ["random", "zscore", "pca", "iforest", "knn", "seasonal"]
 CHANNELS = ["a", "b", "c", "d"]
 PERIOD = 50
 
@@ -57,6 +57,7 @@ def test_scores_have_one_row_per_point_and_one_column_per_channel(name, fitted, 
         ("pca", {}),
         ("pca", {"window": 5}),
         ("iforest", {}),
+        ("knn", {"window": 4}),  # a window's score covers all its rows: a short one keeps the flags tight
         ("seasonal", {}),
         ("seasonal", {"period": PERIOD}),
     ],
@@ -87,6 +88,20 @@ def test_pca_keeps_enough_components_for_the_variance_or_the_number_asked(fitted
     assert fitted["pca"].components_.shape == (2, 4)  # two latent signals: sin and cos of one period
     assert make_detector("pca", n_components=3).fit(train).components_.shape == (3, 4)
     assert make_detector("pca", window=3).fit(train).components_.shape[1] == 12
+
+
+def test_knn_flags_a_pattern_out_of_place_that_zscore_cannot_see(fitted, train):
+    # Channel c runs backwards for 40 rows: every value is one it takes, at its usual level.
+    test = sines(seed=4)[:300]
+    test[150:190, 2] = test[150:190, 2][::-1].copy()
+    knn = fitted["knn"].score(named(test)).channel[:, 2]
+    zscore = fitted["zscore"].score(named(test)).channel[:, 2]
+
+    def lift(s):  # how far the broken rows stand above the clean ones, in spreads of the clean ones
+        clean = np.r_[s[:140], s[200:]]
+        return (s[150:190].mean() - clean.mean()) / clean.std()
+
+    assert lift(knn) > 2 and lift(knn) > 3 * max(lift(zscore), 0.1)
 
 
 def test_estimated_period_of_a_clean_sine():

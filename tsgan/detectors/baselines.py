@@ -50,6 +50,15 @@ def _flat_windows(x: np.ndarray, window: int, stride: int) -> tuple[np.ndarray, 
     return starts, windows.reshape(len(starts), -1)
 
 
+def _kept_windows(x: np.ndarray, window: int, stride: int, most: int, seed: int) -> np.ndarray:
+    """Flattened training windows (N, window * C), at most `most` of them: a seeded subsample in time
+    order, float32 and contiguous, as a detector that keeps its training windows saves them."""
+    _, windows = _flat_windows(x, window, stride)
+    if len(windows) > most:
+        windows = windows[np.sort(np.random.default_rng(seed).choice(len(windows), most, replace=False))]
+    return np.ascontiguousarray(windows, dtype=np.float32)
+
+
 def _rolling(values: np.ndarray, window: int, how: str) -> np.ndarray:
     """Centred rolling `how` ("mean" or "median") down each column of (T, C) values; the windows at
     the ends are partial rather than padded, so no value is invented."""
@@ -234,11 +243,7 @@ class WindowIsolationForest(Detector):
 
     def _fit(self, x_train: np.ndarray, verbose: bool) -> None:
         cfg = self.config
-        _, windows = _flat_windows(x_train, cfg.window, cfg.stride)
-        if len(windows) > cfg.max_windows:
-            keep = np.random.default_rng(cfg.seed).choice(len(windows), cfg.max_windows, replace=False)
-            windows = windows[np.sort(keep)]
-        self.train_windows_ = np.ascontiguousarray(windows, dtype=np.float32)
+        self.train_windows_ = _kept_windows(x_train, cfg.window, cfg.stride, cfg.max_windows, cfg.seed)
         self._grow_forest()
 
     def _grow_forest(self) -> None:
@@ -306,11 +311,7 @@ class WindowKNN(Detector):
 
     def _fit(self, x_train: np.ndarray, verbose: bool) -> None:
         cfg = self.config
-        _, windows = _flat_windows(x_train, cfg.window, 1)
-        if len(windows) > cfg.max_windows:
-            keep = np.random.default_rng(cfg.seed).choice(len(windows), cfg.max_windows, replace=False)
-            windows = windows[np.sort(keep)]
-        self.train_windows_ = np.ascontiguousarray(windows, dtype=np.float32)
+        self.train_windows_ = _kept_windows(x_train, cfg.window, 1, cfg.max_windows, cfg.seed)
 
     def _channel_scores(self, x: np.ndarray, verbose: bool) -> np.ndarray:
         cfg = self.config

@@ -397,6 +397,17 @@ def evaluate(
             help="Or a public dataset (skab/valve1, smd/machine-1-6...): fit on its train part, score test.",
         ),
     ] = None,
+    tsb: Annotated[
+        bool,
+        typer.Option(
+            "--tsb",
+            help="DATA is a TSB-AD file (channels and a Label column, named ..._tr_<rows>_...): fit on its "
+            "first rows and score the whole series, as TSB-AD does; no --model.",
+        ),
+    ] = False,
+    train_rows: Annotated[
+        int | None, typer.Option("--train-rows", help="With --tsb: the training rows, instead of the name's.")
+    ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Also write the metrics as JSON here.")
     ] = None,
@@ -422,25 +433,30 @@ def evaluate(
 ) -> None:
     """Measure a detector against labels: every metric, marked deployable, threshold-free or oracle."""
     from tsgan.bench import detection_metrics, evaluate_splits
-    from tsgan.datasets import load_dataset
+    from tsgan.datasets import load_dataset, load_tsb_file
     from tsgan.detectors import make_detector
     from tsgan.io import write_json_atomic
 
-    if (data is None) == (dataset is None) or (data is not None and model is None):
+    if train_rows is not None and not tsb:
+        raise ConfigError("--train-rows goes with --tsb (a TSB-AD file)")
+    if (data is None) == (dataset is None) or (data is not None and (model is None) != tsb):
         raise ConfigError(
-            "give either DATA with --model, or --dataset NAME (with --detector and its options)"
+            "give DATA with --model, DATA with --tsb (a TSB-AD file), or --dataset NAME "
+            "(with --detector and its options)"
         )
-    if dataset is not None:
+    if dataset is not None or tsb:
         if plot_path is not None:
-            raise ConfigError("--plot draws one series: use it with DATA and --model, not with --dataset")
+            raise ConfigError("--plot draws one series: use it with DATA and --model")
         params = _training_options(
             objective, epochs, window, stride, inversion, threshold, reference_rows, param, budget_seconds
         )
         params |= {"seed": seed, "device": device}
         make_detector(detector, **params)  # bad options fail before any data is read
-        result = evaluate_splits(detector, params, load_dataset(dataset, data_root), vus_buffer, not quiet)
+        splits = [load_tsb_file(data, train_rows)] if tsb else load_dataset(dataset, data_root)
+        result = evaluate_splits(detector, params, splits, vus_buffer, not quiet)
         n, fit_s, score_s = len(result["series"]), result["fit_s"], result["score_s"]
-        title = f"{detector} on {dataset} ({n} series, means; fit {fit_s:.1f} s, score {score_s:.1f} s)"
+        source = f"the TSB-AD file {data}" if tsb else dataset
+        title = f"{detector} on {source} ({n} series, means; fit {fit_s:.1f} s, score {score_s:.1f} s)"
         title += "".join(f"\n{text}" for text in result["descriptions"])
     else:
         from tsgan.artifacts import load_detector

@@ -244,3 +244,32 @@ def test_every_command_prints_its_help(command):
     result = invoke(*command.split(), "--help")
     assert result.exit_code == 0, result.output
     assert "Usage: " in result.output and "--help" in result.output
+
+
+def test_evaluate_a_tsb_ad_file(tmp_path):
+    from tsgan.datasets import make_industrial
+
+    series = make_industrial(1200, 3, n_anomalies=3, seed=3)
+    frame = pl.DataFrame({c: series.values[:, i] for i, c in enumerate(series.channels)})
+    named = tmp_path / "001_Demo_id_1_Facility_tr_500_1st_600.csv"
+    frame.with_columns(pl.Series("Label", series.labels)).write_csv(named)
+    result = invoke(
+        "evaluate", named, "--tsb", "--param", "members=knn,zscore", "-o", tmp_path / "m.json", "-q"
+    )
+    assert result.exit_code == 0, result.output
+    assert "auto on the TSB-AD file" in result.stdout and "knn" in result.stdout
+    assert 0 < json.loads((tmp_path / "m.json").read_text())["metrics"]["VUS-PR [threshold-free]"] <= 1
+    # the name's training length can be overridden; a name without one needs --train-rows
+    unnamed = tmp_path / "pump.csv"
+    named.rename(unnamed)
+    missing = invoke("evaluate", unnamed, "--tsb", "-q")
+    assert missing.exit_code == 1 and "give --train-rows" in missing.stderr.strip()
+    given = invoke("evaluate", unnamed, "--tsb", "--train-rows", 400, "--param", "members=zscore", "-q")
+    assert given.exit_code == 0, given.output
+    too_many = invoke("evaluate", unnamed, "--tsb", "--train-rows", 5000, "-q")
+    assert too_many.exit_code == 1 and "do not fit its 1200 rows" in too_many.stderr
+    frame.write_csv(unnamed)  # no Label column
+    unlabelled = invoke("evaluate", unnamed, "--tsb", "--train-rows", 400, "-q")
+    assert unlabelled.exit_code == 1 and "no label column" in unlabelled.stderr
+    stray = invoke("evaluate", unnamed, "--model", "m.tsgan", "--train-rows", 400)
+    assert stray.exit_code == 1 and "--train-rows goes with --tsb" in stray.stderr

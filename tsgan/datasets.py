@@ -37,6 +37,7 @@ __all__ = [
     "Split",
     "data_root",
     "load_csv_split",
+    "load_tsb_file",
     "load_dataset",
     "make_industrial",
     "make_pmu",
@@ -502,6 +503,28 @@ def load_csv_split(
     train = _read_table(Path(train_path), label_col=label_col, time_col=time_col)
     test = _read_table(Path(test_path), label_col=label_col, time_col=time_col)
     return _split(Path(test_path).stem, train, test)
+
+
+_TSB_TRAIN = re.compile(r"_tr_(\d+)_")
+
+
+def load_tsb_file(path: str | Path, train_rows: int | None = None) -> Split:
+    """A Split from one file in TSB-AD's layout (Liu & Paparrizos, NeurIPS 2024): a CSV of channels and
+    a 0/1 `Label` column, named `<index>_<dataset>_id_<id>_<domain>_tr_<train rows>_1st_<first anomaly>`.
+    As TSB-AD does, the detector trains on the first `train rows` and the whole series is scored;
+    `train_rows` overrides the name's."""
+    path = Path(path)
+    if train_rows is None:
+        found = _TSB_TRAIN.search(path.stem)
+        if found is None:
+            raise InputError(
+                f"{path}: no training length in the name (TSB-AD names hold _tr_<rows>_); give --train-rows"
+            )
+        train_rows = int(found.group(1))
+    whole = _read_table(path, label_col="Label")
+    if not 0 < train_rows < len(whole):
+        raise InputError(f"{path}: {train_rows} training rows do not fit its {len(whole)} rows")
+    return _split(path.stem, whole.slice(0, train_rows), whole)
 
 
 # Each layout: which items (test series) a dataset folder holds, and how to read one as (train, test).

@@ -137,7 +137,7 @@ def test_evaluate_a_model_on_labelled_data(files, model):
     unlabelled = invoke("evaluate", files / "normal.csv", "--model", model, "--quiet")
     assert unlabelled.exit_code == 1 and "no label column" in unlabelled.stderr
     neither = invoke("evaluate", "--model", model)
-    assert neither.exit_code == 1 and "give either DATA" in neither.stderr
+    assert neither.exit_code == 1 and "give DATA with --model, DATA with --tsb" in neither.stderr
 
 
 @needs_shared_data("skab", "valve2")

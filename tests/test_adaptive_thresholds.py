@@ -157,3 +157,20 @@ def test_reference_rows_errors_name_the_rows(periodic_train, restarted):
         make_detector("usad", reference_rows=4, **TINY_USAD).fit(train).detect(restarted)
     with pytest.raises(ConfigError, match="a stream does not have"):
         OnlineDetector(det)
+
+
+def test_max_flagged_caps_the_share_of_a_shifted_series_that_is_flagged(periodic_train):
+    values = periodic_train.values[:600] + 5.0  # another regime: a fixed threshold flags all of it
+    values[300:320, 0] += 10.0
+    shifted = Series(values, periodic_train.channels)
+    plain = make_detector("zscore").fit(periodic_train).detect(shifted)
+    capped = make_detector("zscore", max_flagged=0.2).fit(periodic_train).detect(shifted)
+    assert plain.flags.mean() > 0.9 and plain.scores.threshold_offset == 0.0
+    assert capped.flags.mean() <= 0.2 + 1e-9 and capped.flags[300:320].all()
+    assert capped.scores.threshold_offset > 0
+    assert np.allclose(capped.thresholds, plain.thresholds + capped.scores.threshold_offset)
+    # a series that stays under the cap is left alone
+    normal = make_detector("zscore", max_flagged=0.2).fit(periodic_train).detect(periodic(600, seed=5))
+    assert normal.scores.threshold_offset == 0.0
+    with pytest.raises(ConfigError, match="max_flagged must be in"):
+        make_detector("zscore", max_flagged=1.0)

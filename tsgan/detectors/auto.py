@@ -118,6 +118,7 @@ class AutoConfig(DetectorConfig):
     combine: str = "anchor"
     top_k: int = 3
     rounds: int = 3  # injections into the validation tail, each with every anomaly kind once
+    max_flagged: float | None = 0.5  # the default's cap on the share of a series flagged (see base)
 
     def validate(self) -> None:
         super().validate()

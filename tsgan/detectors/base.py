@@ -60,6 +60,10 @@ class DetectorConfig:
     min_interval: int = 1  # shortest interval reported, in points
     max_gap: int = 0  # unflagged points allowed inside one interval
     reference_rows: int = 0  # > 0: each scored series opens with this many normal rows to recalibrate on
+    # At most this share of a scored series is flagged: where more would be, the series' thresholds rise
+    # together until only that share is (anomalies are the minority of any series; a larger share means
+    # the series sits in another regime than the training data). None: no cap.
+    max_flagged: float | None = None
     # PyOD's meaning: the share of training rows predict() calls anomalous (threshold_ is that quantile
     # of the training scores); None: predict() follows tsgan's own per-channel thresholds.
     contamination: float | None = None
@@ -69,6 +73,8 @@ class DetectorConfig:
     def validate(self) -> None:
         if not 0.05 <= self.val_fraction <= 0.5:
             raise ConfigError(f"val_fraction must be in [0.05, 0.5], got {self.val_fraction}")
+        if self.max_flagged is not None and not 0.0 < self.max_flagged < 1.0:
+            raise ConfigError(f"max_flagged must be in (0, 1) or None (no cap), got {self.max_flagged}")
         if self.contamination is not None and not 0.0 < self.contamination <= 0.5:
             raise ConfigError(f"contamination must be in (0, 0.5] or None, got {self.contamination}")
         if self.reference_rows < 0:
@@ -89,6 +95,7 @@ class Scores:
     channel: np.ndarray  # (T, C); channels excluded from scoring hold -inf
     channels: list[str]
     timestamps: np.ndarray | None = None
+    threshold_offset: float = 0.0  # how far this series' thresholds were raised by max_flagged
 
 
 @dataclass
@@ -253,11 +260,19 @@ class Detector:
     def _score_series(self, series: Series, verbose: bool) -> Scores:
         raw = self._channel_scores(self.scaler_.transform(series.values), verbose)
         excess = self._excess(self._normalise(raw))
+        offset = self._share_offset(excess.max(axis=1))
+        excess = excess - np.float32(offset)
         channel = np.full((len(series), len(self.channels_)), -np.inf, dtype=np.float32)
         channel[:, self.scaler_.active_] = excess
-        return Scores(
-            point=excess.max(axis=1), channel=channel, channels=self.channels_, timestamps=series.timestamps
-        )
+        return Scores(excess.max(axis=1), channel, self.channels_, series.timestamps, offset)
+
+    def _share_offset(self, point: np.ndarray) -> float:
+        """How far every threshold rises for this series so that at most `max_flagged` of its points are
+        flagged: 0 when fewer are, else the point score's (1 - max_flagged) quantile."""
+        cap = self.config.max_flagged
+        if cap is None or np.mean(point > 0) <= cap:
+            return 0.0
+        return float(np.quantile(point, 1 - cap))
 
     def detect(self, data, verbose: bool = False) -> Detection:
         series = self._scorable(data)
@@ -276,7 +291,7 @@ class Detector:
         )
         thresholds = np.full(len(self.channels_), np.nan, dtype=np.float32)
         if not self._thresholds_move():
-            thresholds[self.scaler_.active_] = model.thresholds_
+            thresholds[self.scaler_.active_] = model.thresholds_ + scores.threshold_offset
         return Detection(flags, channel_flags, intervals, thresholds, scores, self.config.reference_rows)
 
     def describe(self) -> str:

@@ -116,8 +116,10 @@ def main() -> None:
     parser.add_argument("--table", action="store_true", help="print the table of the stored results")
     parser.add_argument("--members", help="comma-separated members (default: Auto's default portfolio)")
     parser.add_argument("--out", type=Path, default=OUT, help="results folder")
+    parser.add_argument("--param", action="append", default=[], help="KEY=VALUE (JSON) for Auto, repeatable")
     args = parser.parse_args()
     params = {"members": args.members.split(",")} if args.members else {}
+    params |= {key: json.loads(value) for key, _, value in (p.partition("=") for p in args.param)}
     args.out.mkdir(parents=True, exist_ok=True)
     for dataset in args.datasets:
         result = run(dataset, params)

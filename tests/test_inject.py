@@ -48,3 +48,11 @@ def test_validation_injection_is_seeded_and_leaves_the_input_alone():
 def test_validation_injection_fits_what_a_short_series_allows():
     values, labels, _, records = inject_validation(smooth_series(rows=40), seed=0)
     assert 1 <= len(records) <= 4 and labels.any()
+
+
+def test_size_scales_the_injected_edits():
+    clean = smooth_series(seed=5).astype(np.float32)
+    spikes = {"spike": VALIDATION_ANOMALIES["spike"], "level_shift": VALIDATION_ANOMALIES["level_shift"]}
+    full = inject_validation(clean, seed=2, kinds=spikes)[0] - clean
+    half = inject_validation(clean, seed=2, kinds=spikes, size=0.5)[0] - clean
+    assert np.abs(full).max() > 1 and np.allclose(half, full / 2, atol=1e-5)

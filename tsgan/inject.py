@@ -155,14 +155,14 @@ VALIDATION_ANOMALIES: dict[str, AnomalyKind] = INDUSTRIAL_ANOMALIES | {
 
 
 def inject_validation(
-    values: np.ndarray, seed: int, kinds: dict[str, AnomalyKind] = VALIDATION_ANOMALIES
+    values: np.ndarray, seed: int, kinds: dict[str, AnomalyKind] = VALIDATION_ANOMALIES, size: float = 1.0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict]]:
     """A copy of `values` (T, C) with one anomaly of each kind (as many as fit), their point labels (T,),
-    channel labels (T, C) and records; sizes are in units of each channel's standard deviation in
-    `values`. The same values and seed give the same anomalies."""
+    channel labels (T, C) and records; sizes are the kinds' own, in units of `size` times each
+    channel's standard deviation in `values`. The same values and seed give the same anomalies."""
     values = np.array(values, dtype=np.float64)
     sigma = values.std(axis=0)
-    sigma = np.where(sigma > 0, sigma, 1.0)  # a flat channel gets edits of one scaled unit
+    sigma = size * np.where(sigma > 0, sigma, 1.0)  # a flat channel gets edits of one scaled unit
     channels = [str(c) for c in range(values.shape[1])]
     ctx = Context(np.random.default_rng(seed), channels, sigma, 1.0)
     # Each anomaly needs a slot of at least 8 rows in the 90% of rows after the clean start.

@@ -118,6 +118,7 @@ class AutoConfig(DetectorConfig):
     combine: str = "anchor"
     top_k: int = 3
     rounds: int = 3  # injections into the validation tail, each with every anomaly kind once
+    injection_size: float = 1.0  # injected anomalies' sizes, times each kind's own (in channel spreads)
     max_flagged: float | None = 0.5  # the default's cap on the share of a series flagged (see base)
 
     def validate(self) -> None:
@@ -137,6 +138,8 @@ class AutoConfig(DetectorConfig):
             raise ConfigError(f"unknown combine {self.combine!r}: expected one of {', '.join(COMBINES)}")
         if self.window is not None and self.window < 2:
             raise ConfigError(f"window must be >= 2 or None (from the data), got {self.window}")
+        if not self.injection_size > 0:
+            raise ConfigError(f"injection_size must be > 0, got {self.injection_size}")
         for name in ("top_k", "rounds"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -235,7 +238,7 @@ class Auto(Detector):
         self.val_vus_ = np.zeros((len(self.members_), len(seeds)), dtype=np.float32)
         injections = []
         for r, seed in enumerate(tqdm(seeds, desc="validate auto", unit="round", disable=not verbose)):
-            x_injected, labels, _, records = inject_validation(x_val, seed)
+            x_injected, labels, _, records = inject_validation(x_val, seed, size=cfg.injection_size)
             # VUS widens each anomaly by up to `buffer` rows; on a short tail a wide buffer would merge
             # the injected anomalies into one region that every member finds.
             buffer = max(1, min(VAL_BUFFER, len(x_val) // (4 * len(records))))

@@ -46,9 +46,8 @@ from tsgan.errors import ConfigError, InputError, TsganError
 from tsgan.inject import VALIDATION_ANOMALIES, inject_validation
 from tsgan.metrics import vus
 
-# Members by name: the detector and its parameters given the data's window. Cheap ones come first, so a
-# small budget still leaves the strong simple members. GAN members train for a few epochs only: their
-# part is to win where the simple ones fail, and the time budget caps them further.
+# Members by name: the detector each is, and whether it is a GAN (trained for GAN_EPOCHS, within its
+# share of the time budget). List cheap ones first, so that a small budget still leaves them.
 GAN_EPOCHS = 5
 MEMBERS: dict[str, tuple[str, bool]] = {  # name: (detector, windowed GAN trained under the budget)
     "pca": ("pca", False),
@@ -65,10 +64,9 @@ MEMBERS: dict[str, tuple[str, bool]] = {  # name: (detector, windowed GAN traine
     "anogan": ("anogan", True),
 }
 # knn first: it is the anchor of the default rule (see `AutoConfig.combine`). The GAN members are in the
-# catalogue and in FULL_PORTFOLIO, not in the default: measured, the default rule never uses them, and
-# they are nine tenths of the fit time (benchmarks/BENCHMARKS.md).
+# catalogue, not in the default: the default rule never uses them, and in the portfolio measured with
+# them (plus egbad, tadgan, ganomaly) they were nine tenths of the fit time (benchmarks/BENCHMARKS.md).
 DEFAULT_MEMBERS = ("knn", "pca", "zscore", "iforest", "seasonal")
-FULL_PORTFOLIO = (*DEFAULT_MEMBERS, "egbad", "tadgan", "ganomaly")
 WINDOWED = {"knn", "pca-window", "iforest"}  # baselines that take the data's window
 COMBINES = ("anchor", "best", "top")
 WINDOW_RANGE = (8, 100)  # the data's window is clipped to this range
@@ -113,7 +111,7 @@ class AutoConfig(DetectorConfig):
     members: list[str] = field(default_factory=lambda: list(DEFAULT_MEMBERS))  # tried in this order
     window: int | None = None  # points per window of the windowed members; None: from the data's period
     budget_seconds: float = 120.0  # training time of the whole portfolio; members past it are skipped
-    # anchor: the first member, whatever validation says (it is still measured and reported) | best: the
+    # anchor: the first member fitted, whatever validation says (still measured and reported) | best: the
     # best member on validation | top: the mean of the top_k best on validation
     combine: str = "anchor"
     top_k: int = 3

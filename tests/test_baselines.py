@@ -158,6 +158,26 @@ def test_iforest_keeps_at_most_max_windows_for_refitting(train):
     assert det.train_windows_.shape == (100, 10 * 4)
 
 
+def test_point_share_ranks_a_change_on_many_channels_above_a_larger_one_on_one(train):
+    # Rows 100-110: channel a alone jumps 6 spreads. Rows 300-310: all four channels move 3 spreads.
+    test = train[:400].copy()
+    spread = train.std(axis=0)
+    test[100:110, 0] += 6 * spread[0]
+    test[300:310] += 3 * spread
+    largest = make_detector("zscore").fit(named(train)).detect(named(test))
+    shared = make_detector("zscore", point_share=0.5).fit(named(train)).detect(named(test))
+    assert largest.scores.point[100:110].mean() > largest.scores.point[300:310].mean()
+    assert shared.scores.point[300:310].mean() > shared.scores.point[100:110].mean()
+    # the point score is the mean of the two largest channel excesses of the four
+    top_two = np.sort(shared.scores.channel, axis=1)[:, -2:].mean(axis=1)
+    assert np.allclose(shared.scores.point, top_two, atol=1e-5)
+    # a channel is flagged only at a flagged point, and a flagged point has a channel over its threshold
+    assert not shared.channel_flags[~shared.flags].any()
+    assert shared.channel_flags[shared.flags].any(axis=1).all()
+    with pytest.raises(ConfigError, match=r"point_share must be in \(0, 1\]"):
+        make_detector("zscore", point_share=0)
+
+
 @pytest.mark.parametrize(
     "name, params, message",
     [

@@ -64,6 +64,10 @@ class DetectorConfig:
     # together until only that share is (anomalies are the minority of any series; a larger share means
     # the series sits in another regime than the training data). None: no cap.
     max_flagged: float | None = None
+    # The point score: the mean excess of this share of the channels, the most anomalous ones at that
+    # point (an anomaly that moves many channels a little ranks above one channel's noise); None: the
+    # largest channel excess alone, so a point is flagged exactly when one channel is.
+    point_share: float | None = None
     # PyOD's meaning: the share of training rows predict() calls anomalous (threshold_ is that quantile
     # of the training scores); None: predict() follows tsgan's own per-channel thresholds.
     contamination: float | None = None
@@ -75,6 +79,10 @@ class DetectorConfig:
             raise ConfigError(f"val_fraction must be in [0.05, 0.5], got {self.val_fraction}")
         if self.max_flagged is not None and not 0.0 < self.max_flagged < 1.0:
             raise ConfigError(f"max_flagged must be in (0, 1) or None (no cap), got {self.max_flagged}")
+        if self.point_share is not None and not 0.0 < self.point_share <= 1.0:
+            raise ConfigError(
+                f"point_share must be in (0, 1] or None (the largest channel), got {self.point_share}"
+            )
         if self.contamination is not None and not 0.0 < self.contamination <= 0.5:
             raise ConfigError(f"contamination must be in (0, 0.5] or None, got {self.contamination}")
         if self.reference_rows < 0:
@@ -260,11 +268,19 @@ class Detector:
     def _score_series(self, series: Series, verbose: bool) -> Scores:
         raw = self._channel_scores(self.scaler_.transform(series.values), verbose)
         excess = self._excess(self._normalise(raw))
-        offset = self._share_offset(excess.max(axis=1))
-        excess = excess - np.float32(offset)
+        point = self._point(excess)
+        offset = np.float32(self._share_offset(point))
         channel = np.full((len(series), len(self.channels_)), -np.inf, dtype=np.float32)
-        channel[:, self.scaler_.active_] = excess
-        return Scores(excess.max(axis=1), channel, self.channels_, series.timestamps, offset)
+        channel[:, self.scaler_.active_] = excess - offset
+        return Scores(point - offset, channel, self.channels_, series.timestamps, float(offset))
+
+    def _point(self, excess: np.ndarray) -> np.ndarray:
+        """Point scores (T,) of channel excesses (T, C_active): the largest, or with `point_share` the
+        mean of that share of the channels (at least one), the largest at each point."""
+        if self.config.point_share is None:
+            return excess.max(axis=1)
+        top = max(1, int(np.ceil(self.config.point_share * excess.shape[1])))
+        return np.partition(excess, excess.shape[1] - top, axis=1)[:, -top:].mean(axis=1)
 
     def _share_offset(self, point: np.ndarray) -> float:
         """How far every threshold rises for this series so that at most `max_flagged` of its points are
@@ -278,8 +294,10 @@ class Detector:
         series = self._scorable(data)
         model = self._for_series(series, verbose)
         scores = model._score_series(series, verbose)
-        channel_flags = scores.channel > 0
         flags = scores.point > 0
+        # A channel is flagged where it is over its threshold at a flagged point (with point_share a
+        # channel may pass its threshold where the point does not).
+        channel_flags = (scores.channel > 0) & flags[:, None]
         intervals = find_intervals(
             flags,
             scores.point,

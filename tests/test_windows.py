@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from tsgan.errors import ConfigError
-from tsgan.windows import fold, sliding_windows, window_starts
+from tsgan.windows import fold, sliding_windows, spread, window_starts
 
 
 def test_windows_are_views_that_cover_every_point():
@@ -44,3 +44,13 @@ def test_bad_window_arguments():
         window_starts(50, 10, 0)
     with pytest.raises(ConfigError, match="unknown fold"):
         fold(np.ones((1, 2)), np.array([0]), 2, "mode")
+
+
+@pytest.mark.parametrize("n_points, window, stride", [(50, 7, 1), (53, 7, 3), (10, 10, 1)])
+def test_spread_is_the_mean_fold_of_values_repeated_over_each_window(n_points, window, stride):
+    starts = window_starts(n_points, window, stride)
+    values = np.random.default_rng(0).normal(size=(len(starts), 3)).astype(np.float32)
+    repeated = np.broadcast_to(values[:, None, :], (len(starts), window, 3))
+    assert np.allclose(
+        spread(values, starts, window, n_points), fold(repeated, starts, n_points, "mean"), atol=1e-6
+    )

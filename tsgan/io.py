@@ -103,7 +103,10 @@ def read_series(
         timestamps = None if timestamps is None else timestamps[order]
     labels = None if label_col is None else _labels(df[label_col], source)[order]
 
-    values = df.select(channels).to_numpy()[order]
+    values = df.select(channels).to_numpy()
+    del df  # its copy of the values: a long file should not be held twice
+    if (np.diff(order) != 1).any():  # reorder only when sorting moved rows (a copy of every value)
+        values = values[order]
     _check_finite(values, channels, order, source)
     notes += _fill_gaps(values, channels, order, max_gap, allow_long_gaps, source)
     for note in notes:

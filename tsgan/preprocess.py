@@ -14,6 +14,7 @@ import numpy as np
 from tsgan.errors import ConfigError, TsganWarning
 
 SCALERS = ("robust", "standard", "minmax")
+TRANSFORM_ROWS = 65_536  # rows scaled at a time by `Scaler.transform`
 
 
 def robust_stats(values: np.ndarray, fallback: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
@@ -79,8 +80,15 @@ class Scaler:
     def transform(self, values: np.ndarray) -> np.ndarray:
         """Scaled values of the active channels. Not clipped: a score must see how far a value really is
         (clipping at a few spreads made every point of a shifted regime look alike, see `clip_values`)."""
-        scaled = (values - self.center_) / self.scale_
-        return scaled[:, self.active_].astype(np.float32)
+        active = np.flatnonzero(self.active_)
+        center, scale = self.center_[active], self.scale_[active]
+        scaled = np.empty((len(values), len(active)), dtype=np.float32)
+        # In blocks of rows: the float64 intermediates of a million-row file would otherwise take a few
+        # times its size at once.
+        for first in range(0, len(values), TRANSFORM_ROWS):
+            block = values[first : first + TRANSFORM_ROWS, active]
+            scaled[first : first + TRANSFORM_ROWS] = (block - center) / scale
+        return scaled
 
     def clip_values(self, scaled: np.ndarray) -> np.ndarray:
         """Scaled values clipped to +-clip, for what a model learns from or takes as input, so one wild

@@ -45,13 +45,13 @@ def fold(window_values: np.ndarray, starts: np.ndarray, n_points: int, how: str 
         raise ConfigError(f"unknown fold {how!r}: expected one of {', '.join(FOLDS)}")
     n_windows, window = window_values.shape[:2]
     tail = window_values.shape[2:]
-    index = (starts[:, None] + np.arange(window)[None, :]).ravel()  # point of every (window, step)
-    flat = window_values.reshape(n_windows * window, *tail)
     if how == "mean":
         total = np.zeros((n_points, *tail), dtype=np.float64)
-        np.add.at(total, index, flat)
-        count = np.bincount(index, minlength=n_points).reshape(-1, *([1] * len(tail)))
-        return (total / count).astype(np.float32)
+        add_steps(total, starts, window_values)
+        total /= coverage(starts, window, n_points, tail)
+        return total.astype(np.float32)
+    index = (starts[:, None] + np.arange(window)[None, :]).ravel()  # point of every (window, step)
+    flat = window_values.reshape(n_windows * window, *tail)
     # Median and max: lay the covering values side by side (points x max coverage), padded with NaN.
     order = np.argsort(index, kind="stable")
     sorted_index = index[order]
@@ -62,3 +62,33 @@ def fold(window_values: np.ndarray, starts: np.ndarray, n_points: int, how: str 
     table[sorted_index, rank] = flat[order]
     reduce = np.nanmedian if how == "median" else np.nanmax
     return reduce(table, axis=1).astype(np.float32)
+
+
+def spread(window_values: np.ndarray, starts: np.ndarray, window: int, n_points: int) -> np.ndarray:
+    """Per-window values (N, ...) that hold for every step of their window, folded back to points (T, ...)
+    as `fold(..., "mean")` would the same values repeated over the steps, without laying them out: each
+    point gets the mean over the windows that cover it, from running sums (O(T) memory and time)."""
+    tail = window_values.shape[1:]
+    # Starts are distinct (`window_starts`), so plain indexed updates add each window exactly once.
+    total = np.zeros((n_points + 1, *tail), dtype=np.float64)
+    total[starts] += window_values  # a window's value enters at its start ...
+    total[starts + window] -= window_values  # ... and leaves after its last step
+    np.cumsum(total, axis=0, out=total)  # in place: a long series' float64 sums are its largest array
+    total = total[:n_points]
+    total /= coverage(starts, window, n_points, tail)
+    return total.astype(np.float32)
+
+
+def add_steps(total: np.ndarray, starts: np.ndarray, window_values: np.ndarray) -> None:
+    """Add per-window, per-step values (N, window, ...) onto the points (T, ...) of `total` they fall on,
+    in place: one pass per step, no index per value, so windows can be added a block at a time."""
+    for step in range(window_values.shape[1]):
+        total[starts + step] += window_values[:, step]  # starts are distinct: each window added once
+
+
+def coverage(starts: np.ndarray, window: int, n_points: int, tail: tuple = ()) -> np.ndarray:
+    """How many windows cover each point, shaped (T, 1, ...) to divide (T, *tail) sums by."""
+    count = np.zeros(n_points + 1, dtype=np.int64)
+    count[starts] += 1
+    count[starts + window] -= 1
+    return np.cumsum(count)[:n_points].reshape(-1, *([1] * len(tail)))

@@ -27,10 +27,12 @@ from scipy.signal import detrend
 
 from tsgan.detectors.base import Detector, DetectorConfig
 from tsgan.errors import ConfigError
-from tsgan.windows import fold, sliding_windows, window_starts
+from tsgan.windows import add_steps, coverage, sliding_windows, spread, window_starts
 
 MAX_PERIOD = 10_000
 """Longest seasonal period looked for by `estimate_period`."""
+SCORE_BLOCK = 65_536
+"""Windows scored at a time by PCA: bounds its memory on a long series."""
 
 
 # --- shared helpers --------------------------------------------------------------------------------
@@ -189,11 +191,20 @@ class PCAReconstruction(Detector):
 
     def _channel_scores(self, x: np.ndarray, verbose: bool) -> np.ndarray:
         window = self.config.window
-        starts, samples = _flat_windows(x, window, 1)
-        centred = samples.astype(np.float64) - self.mean_
+        starts = window_starts(len(x), window, 1)
+        windows = sliding_windows(torch.from_numpy(x), window, 1)
         components = self.components_.astype(np.float64)
-        residual = centred - (centred @ components.T) @ components
-        return fold((residual**2).reshape(len(starts), window, -1), starts, len(x), "mean")
+        total = np.zeros(x.shape, dtype=np.float64)
+        # In blocks of windows, so that the float64 residuals of a long series never exist all at once.
+        for first in range(0, len(starts), SCORE_BLOCK):
+            block = windows[first : first + SCORE_BLOCK]
+            centred = block.reshape(len(block), -1).numpy().astype(np.float64) - self.mean_
+            residual = centred - (centred @ components.T) @ components
+            add_steps(
+                total, starts[first : first + SCORE_BLOCK], (residual**2).reshape(len(block), window, -1)
+            )
+        total /= coverage(starts, window, len(x), (1,))
+        return total.astype(np.float32)
 
     def _state(self) -> dict[str, torch.Tensor]:
         return {"mean": torch.from_numpy(self.mean_), "components": torch.from_numpy(self.components_)}
@@ -263,9 +274,7 @@ class WindowIsolationForest(Detector):
         # (N, C); the small constant shares a window that sits exactly on the medians out equally.
         deviation = np.abs(windows.reshape(len(starts), window, -1)).sum(axis=1) + 1e-6
         share = deviation / deviation.sum(axis=1, keepdims=True)
-        per_window = (isolation[:, None] * share).astype(np.float32)
-        steps = np.broadcast_to(per_window[:, None, :], (len(starts), window, x.shape[1]))
-        return fold(steps, starts, len(x), "mean")
+        return spread(isolation[:, None] * share, starts, window, len(x))
 
     def _state(self) -> dict[str, torch.Tensor]:
         return {"train_windows": torch.from_numpy(self.train_windows_)}
@@ -315,17 +324,24 @@ class WindowKNN(Detector):
 
     def _channel_scores(self, x: np.ndarray, verbose: bool) -> np.ndarray:
         cfg = self.config
-        starts, windows = _flat_windows(x, cfg.window, 1)
+        starts = window_starts(len(x), cfg.window, 1)
+        # A view of the windows; each batch is flattened (copied) on its own, so memory stays bounded
+        # by the batch however long the series is.
+        windows = sliding_windows(torch.from_numpy(x), cfg.window, 1)
         reference = torch.from_numpy(self.train_windows_)
         k = min(cfg.k, len(reference))
-        per_window = []
-        for chunk in torch.from_numpy(np.ascontiguousarray(windows)).split(cfg.score_batch):
-            nearest = torch.cdist(chunk, reference).topk(k, largest=False).indices  # (B, k)
-            gaps = (chunk[:, None, :] - reference[nearest]) ** 2  # (B, k, window * C)
-            per_window.append(gaps.reshape(len(chunk), k, cfg.window, -1).sum(dim=2).mean(dim=1))
-        scores = torch.cat(per_window).numpy() / cfg.window  # (N, C), spread evenly over the steps
-        steps = np.broadcast_to(scores[:, None, :], (len(starts), cfg.window, x.shape[1]))
-        return fold(steps, starts, len(x), "mean")
+        # Written in place batch by batch: small results kept between the batches' large temporaries
+        # fragment the heap, which on a million-row series cost gigabytes of resident memory.
+        scores = torch.empty((len(starts), x.shape[1]))
+        for first in range(0, len(starts), cfg.score_batch):
+            flat = windows[first : first + cfg.score_batch].reshape(-1, cfg.window * x.shape[1])
+            nearest = torch.cdist(flat, reference).topk(k, largest=False).indices  # (B, k)
+            gaps = reference[nearest].sub_(flat[:, None, :]).square_()  # (B, k, window * C)
+            scores[first : first + len(flat)] = (
+                gaps.reshape(len(flat), k, cfg.window, -1).sum(dim=2).mean(dim=1)
+            )
+        # (N, C), each window's score spread evenly over its steps
+        return spread(scores.numpy() / cfg.window, starts, cfg.window, len(x))
 
     def _state(self) -> dict[str, torch.Tensor]:
         return {"train_windows": torch.from_numpy(self.train_windows_)}

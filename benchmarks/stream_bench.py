@@ -46,11 +46,12 @@ from tsgan.stream.workers import run_on_ray
 REPO = Path(__file__).resolve().parents[1]
 RATE = 120
 CHANNELS = [f"{q}{p}_mag" for q in "VI" for p in "ABC"] + ["freq", "rocof"]
-DETECTORS = {  # small and fast: PCA on lagged windows (the default) or on single rows, a small MAD-GAN
+DETECTORS = {  # small and fast: PCA on lagged windows (the default) or on single rows, a small MAD-GAN, auto
     "pca": ("pca", {"window": 10}),
     "pca-w1": ("pca", {"window": 1}),
     "madgan": ("madgan", {"window": 30, "stride": 10, "epochs": 5, "hidden": 32, "gen_layers": 1}),
     "zscore": ("zscore", {}),
+    "auto": ("auto", {}),  # the default: its kNN anchor streams (the window from the data's period)
 }
 WARMUP_S = 5.0  # latencies of the first seconds (connections, thresholds being set up) are left out
 

@@ -25,6 +25,13 @@ def test_scores_have_one_row_per_point_and_one_column_per_channel(fitted):
     assert np.allclose(scores.point, scores.channel.max(axis=1))
 
 
+def test_a_scoring_stride_longer_than_the_window_still_scores_every_point(fitted):
+    _, train = fitted
+    params = TINY_MADGAN | {"score_stride": 20}  # the default stride (10) is longer than --window 8 too
+    scores = MADGAN(**params).fit(Series(train, ["a", "b", "c"])).score(Series(train[:100], ["a", "b", "c"]))
+    assert np.isfinite(scores.channel).all()
+
+
 @pytest.mark.parametrize("objective", ["bce", "mim", "wgan-gp"])
 def test_each_objective_trains_and_flags_a_large_spike(objective, fitted):
     _, train = fitted

@@ -103,7 +103,8 @@ def read_series(
         timestamps = None if timestamps is None else timestamps[order]
     labels = None if label_col is None else _labels(df[label_col], source)[order]
 
-    values = df.select(channels).to_numpy()
+    # Writable: gaps are filled in place, and a zero-copy view of the frame's memory is read-only.
+    values = df.select(channels).to_numpy(writable=True)
     del df  # its copy of the values: a long file should not be held twice
     if (np.diff(order) != 1).any():  # reorder only when sorting moved rows (a copy of every value)
         values = values[order]

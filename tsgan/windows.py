@@ -22,6 +22,13 @@ def window_starts(n_points: int, window: int, stride: int) -> np.ndarray:
     return starts
 
 
+def covering_stride(stride: int, window: int) -> int:
+    """The stride between scored windows: as asked, but at most the window, so that every point is
+    covered by at least one scored window (a default stride longer than a short `--window` would leave
+    points without a score)."""
+    return min(stride, window)
+
+
 def sliding_windows(values: torch.Tensor, window: int, stride: int = 1) -> torch.Tensor:
     """Windows (N, window, C) of a (T, C) tensor as a view sharing its memory (no copy per window).
 

@@ -87,7 +87,7 @@ from tsgan.errors import ConfigError
 from tsgan.nn.conv import ConvCritic, ConvDecoder, ConvEncoder, LatentCritic
 from tsgan.nn.training import Phase, WindowedGAN, WindowedParams, adam, critic_loss
 from tsgan.objectives import get_objective
-from tsgan.windows import sliding_windows, window_starts
+from tsgan.windows import covering_stride, sliding_windows, window_starts
 
 ERRORS = ("point", "area", "dtw")
 COMBINES = ("mult", "sum", "rec", "critic")
@@ -322,8 +322,9 @@ class TadGAN(WindowedGAN, Detector):
     def _point_critic(self, x: np.ndarray) -> np.ndarray:
         """C_x of every scored window, reduced over the windows covering each point (T, 1)."""
         cfg = self.config
-        starts = window_starts(len(x), cfg.window, cfg.score_stride)
-        windows = sliding_windows(torch.from_numpy(x), cfg.window, cfg.score_stride)
+        stride = covering_stride(cfg.score_stride, cfg.window)
+        starts = window_starts(len(x), cfg.window, stride)
+        windows = sliding_windows(torch.from_numpy(x), cfg.window, stride)
         values = torch.cat([self.critic_x_(w.to(self.device)).cpu() for w in windows.split(cfg.score_batch)])
         table = covering_values(values.double().numpy(), starts, len(x), cfg.window)
         reduced = kde_mode(table) if cfg.critic_fold == "kde" else np.nanmedian(table, axis=1)

@@ -42,7 +42,7 @@ from tsgan.errors import ConfigError, InputError
 from tsgan.nn.state import load_networks, networks_state
 from tsgan.objectives import Objective, get_objective, gradient_penalty
 from tsgan.preprocess import robust_stats
-from tsgan.windows import FOLDS, fold, sliding_windows, window_starts
+from tsgan.windows import FOLDS, covering_stride, fold, sliding_windows, window_starts
 
 ATTRIBUTIONS = ("share", "broadcast")
 
@@ -297,8 +297,9 @@ class WindowedGAN:
     def _raw_components(self, x: np.ndarray, verbose: bool) -> dict[str, np.ndarray]:
         """Each score component per point and channel (T, C), folded over the covering windows."""
         cfg = self.config
-        starts = window_starts(len(x), cfg.window, cfg.score_stride)
-        windows = sliding_windows(torch.from_numpy(x), cfg.window, cfg.score_stride)
+        stride = covering_stride(cfg.score_stride, cfg.window)
+        starts = window_starts(len(x), cfg.window, stride)
+        windows = sliding_windows(torch.from_numpy(x), cfg.window, stride)
         parts: dict[str, list[torch.Tensor]] = {name: [] for name in self.components}
         set_training(self._networks(), False)
         chunks = windows.split(cfg.score_batch)

@@ -447,6 +447,7 @@ class OnlineDetector:
                         first_row + i, first_row + i, t, t, -np.inf, t, np.zeros(n), np.zeros(n, dtype=bool)
                     )
                     log.info("%s: event opened at %s", state.station, format_time(t))
+                    self.counts["events_opened"] += 1
                 row = excess[i]
                 event.end, event.last, event.frames = first_row + i, t, event.frames + 1
                 event.sums += row

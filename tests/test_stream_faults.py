@@ -50,6 +50,7 @@ class Outcome:
     summary: dict
     counters: dict
     injected: list[dict]
+    ports: list[int]
     scored: dict[str, list[np.ndarray]] = field(default_factory=dict)
     events: list = field(default_factory=list)
 
@@ -65,10 +66,11 @@ def stream_with(model, feeds, faults: list[Fault], seconds: float = 3.0) -> Outc
     thread.start()
     source = C37118Source([("127.0.0.1", p, 1) for p in server.ports], data_timeout=0.5, backoff=(0.05, 0.2))
     online = OnlineDetector(model, hop=6, threshold="static", quiet_period=0.2)
-    outcome = Outcome({}, source.counters, server.injected)
+    outcome = Outcome({}, source.counters, server.injected, server.ports)
     online.on_scores = lambda station, times, *_: outcome.scored.setdefault(station.name, []).append(times)
     try:
         outcome.summary = run(online, [source], outcome.events.append, duration=seconds)
+        outcome.counters = dict(source.counters)  # before the server stops: its closing is no fault
     finally:
         stop.set()
         thread.join(timeout=5)
@@ -117,7 +119,7 @@ def test_a_damaged_frame_is_counted_once_under_its_kind(model, feeds, kind, capl
 def test_a_new_configuration_mid_stream_is_followed(model, feeds):
     outcome = stream_with(model, feeds, [Fault(1.0, "config_change"), Fault(2.0, "config_change")])
     assert outcome.counters["config_changes"] == 2
-    assert outcome.counters["bad_size"] == 0  # frames of the new size right behind the CFG-2 were read
+    assert "bad_size" not in outcome.counters  # frames of the new size right behind the CFG-2 were read
     times = outcome.times("PMU1")
     steps = np.diff(times)
     assert np.isclose(steps, 2 * PERIOD_NS, atol=2e3).sum() >= 0.4 * RATE  # a second at half the rate
@@ -134,18 +136,25 @@ def test_a_stalled_pmu_times_out_and_comes_back(model, feeds):
     assert_events_complete(outcome)
 
 
-def test_a_flood_of_repeated_frames_is_dropped(model, feeds):
-    outcome = stream_with(model, feeds, [Fault(1.0, "flood", size=5000)])
+def test_a_flood_of_repeated_frames_is_dropped(model, feeds, caplog):
+    with caplog.at_level(logging.WARNING, logger="tsgan.stream"):
+        outcome = stream_with(model, feeds, [Fault(1.0, "flood", size=5000)])
     assert outcome.summary["duplicates"] == 5000
+    assert len([r for r in caplog.records if "repeated or late frames dropped" in r.getMessage()]) == 1
     times = outcome.times("PMU1")
     assert np.all(np.diff(times) > 0)  # none scored twice
     assert_healthy(outcome, ("PMU1", "PMU2", "PMU3"))
     assert_events_complete(outcome)
 
 
-def test_a_reconnect_storm_is_ridden_out(model, feeds):
-    outcome = stream_with(model, feeds, [Fault(0.5, "reconnect_storm", size=4)])
+def test_a_reconnect_storm_is_ridden_out_and_logged_once(model, feeds, caplog):
+    with caplog.at_level(logging.WARNING, logger="tsgan.stream"):
+        outcome = stream_with(model, feeds, [Fault(0.5, "reconnect_storm", size=4)])
     assert outcome.counters["disconnects"] == 4 and outcome.counters["reconnects"] == 4
+    assert [r.getMessage() for r in caplog.records if "closed by the PMU" in r.getMessage()] == [
+        f"c37118://127.0.0.1:{outcome.ports[0]}: connection closed by the PMU; reconnecting in 0.1 s "
+        "(disconnects; logged once, then counted)"
+    ]
     assert recovered(outcome, "PMU1", after_s=1.5)
     assert_healthy(outcome)
     assert_events_complete(outcome)
@@ -190,6 +199,15 @@ def test_unknown_fault_kind_and_missing_pmu_are_refused(feeds):
         Fault(-1.0, "stall")
     with pytest.raises(ConfigError, match="names PMU 5; this server has 3"):
         FaultyPmuServer(feeds, [Fault(1.0, "stall", pmu=5)], port=0)
+
+
+def test_the_summary_line_gives_each_kind_of_fault_with_its_count():
+    from tsgan_cli.stream import _summary_line
+
+    counts = {"stations": 2, "wall_s": 1.0, "latency_ms": {"p50": np.nan, "p99": np.nan}}
+    line = _summary_line(counts | {"sources": {"bad_crc": 2, "timeouts": 1, "decoded_frames": 9}})
+    assert "faults: 2 frames with a bad CRC skipped, 1 connections silent for longer than" in line
+    assert "faults: no faults;" in _summary_line(counts | {"sources": {}})
 
 
 def test_random_faults_are_reproducible_and_cover_the_kinds():

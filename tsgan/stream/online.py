@@ -247,6 +247,12 @@ class OnlineDetector:
         previous = np.maximum.accumulate(np.concatenate([[last], times]))[:-1]
         keep = times > previous
         if not keep.all():
+            if not self.counts["duplicates"] + self.counts["out_of_order"]:  # a flood must not flood the log
+                log.warning(
+                    "%s: %d repeated or late frames dropped (logged once, then counted)",
+                    state.station,
+                    int((~keep).sum()),
+                )
             self.counts["duplicates"] += int((times == previous).sum())
             self.counts["out_of_order"] += int((times < previous).sum())
             times, values = times[keep], values[keep]

@@ -9,6 +9,7 @@ Every wait is bounded: the stream runs for a fixed duration and threads are join
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from tsgan.datasets import make_pmu
 from tsgan.detectors import RobustZScore
 from tsgan.errors import ConfigError
 from tsgan.stream import OnlineDetector, run, simulated_feeds
-from tsgan.stream.c37118 import DataCodec, FrameReader, StreamConfig
+from tsgan.stream.c37118 import DataCodec, FrameReader, FrameType, StreamConfig, encode_config
 from tsgan.stream.faults import COUNTED_AS, KINDS, Fault, FaultyPmuServer, random_faults
 from tsgan.stream.sources import C37118Source, fault_summary
 
@@ -229,3 +230,15 @@ def test_reader_tells_a_truncated_frame_from_a_bad_crc(feeds):
     got = [f for i in range(0, len(stream), 11) for f in reader.feed(stream[i : i + 11])]
     assert [f.fracsec // 8_333 for f in got] == [0, 3, 5]  # the frame after the cut one is not lost
     assert (reader.bad_crc, reader.truncated, reader.bad_size) == (1, 1, 1)  # one loss of sync, once
+
+
+def test_reader_stops_after_a_configuration_frame(feeds):
+    """Data frames right behind a CFG-2 wait until the caller has set their new size, instead of being
+    thrown away as frames of the old size."""
+    new = StreamConfig(1, [feeds[0].pmu], RATE)
+    old = StreamConfig(1, [dataclasses.replace(feeds[0].pmu, analogs=["x"], analog_units=[0])], RATE)
+    reader = FrameReader(DataCodec(old).frame_size)
+    data = DataCodec(new).encode(1_000, 0, [feeds[0].rows[0]])
+    assert [f.type for f in reader.feed(encode_config(new) + data)] == [FrameType.CFG2]
+    reader.data_size = DataCodec(new).frame_size
+    assert [f.type for f in reader.feed(b"")] == [FrameType.DATA] and reader.bad_size == 0

@@ -45,6 +45,9 @@ class FrameType(IntEnum):
     CFG3 = 5
 
 
+CONFIG_TYPES = (FrameType.CFG1, FrameType.CFG2, FrameType.CFG3)
+
+
 class Command(IntEnum):
     DATA_OFF = 1
     DATA_ON = 2
@@ -442,7 +445,7 @@ class FrameReader:
             pos += size
             _, _, _, idcode, soc, fracsec = _COMMON.unpack_from(raw)
             frames.append(RawFrame(FrameType(raw[1] >> 4), idcode, soc, fracsec, raw[HEADER_SIZE:-2]))
-            if frames[-1].type in (FrameType.CFG1, FrameType.CFG2, FrameType.CFG3):
+            if frames[-1].type in CONFIG_TYPES:
                 break
         del buf[:pos]
         return frames

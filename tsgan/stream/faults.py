@@ -140,9 +140,16 @@ class FaultyPmuServer(PmuServer):
     def _apply(self, fault: Fault, now: float, elapsed: float, sel, clients) -> None:
         size = fault.size or SIZES.get(fault.kind, 0)
         i = fault.pmu
-        station = "every PMU" if fault.kind == "restart" else self.feeds[i].pmu.station
-        record = {"kind": fault.kind, "station": station, "at": round(elapsed, 3), "frame": self.sent}
-        self.injected.append(record | {"size": size})
+        station = "all" if fault.kind == "restart" else self.feeds[i].pmu.station
+        self.injected.append(
+            {
+                "kind": fault.kind,
+                "station": station,
+                "at": round(elapsed, 3),
+                "frame": self.sent,
+                "size": size,
+            }
+        )
         log.info("injecting %s into %s (size %g)", fault.kind, station, size)
         targets = [s for s, c in clients.items() if c.feed == i and c.streaming]
         if fault.kind in _FRAME_FAULTS:

@@ -37,6 +37,7 @@ import numpy as np
 
 from tsgan.errors import ConfigError, InputError
 from tsgan.stream.c37118 import (
+    CONFIG_TYPES,
     STAT_CONFIG_CHANGED,
     Command,
     DataCodec,
@@ -177,8 +178,8 @@ class C37118Source:
 
     All connections are served by one thread with `selectors`, so frames that arrive together (PMUs
     report at the same instants) are handed on together, and decoded in one call per data format. Frames
-    with a bad CRC or size, or cut short, are skipped and counted (see `FrameReader`). When a connection
-    drops, or
+    with a bad CRC or size, or cut short, are skipped (see `FrameReader`). Every kind of fault in `FAULTS`
+    is counted in `counters` and logged the first time only. When a connection drops, or
     nothing comes for `data_timeout` seconds, every station of its stream gets a Gap and the client
     reconnects after a delay that doubles from `backoff[0]` up to `backoff[1]` seconds, back to
     `backoff[0]` once data flows again.
@@ -302,7 +303,7 @@ class C37118Source:
                 elif frame.type == FrameType.CFG2:
                     items += self._decode([link]) if link.payloads else []  # data before it, as it was
                     items += self._configure(link, decode_config(frame))
-            frames = self._read_frames(link, b"") if frames[-1].type == FrameType.CFG2 else []
+            frames = self._read_frames(link, b"") if frames[-1].type in CONFIG_TYPES else []
         return items
 
     def _read_frames(self, link: _Link, data: bytes) -> list:

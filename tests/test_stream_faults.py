@@ -232,6 +232,23 @@ def test_reader_tells_a_truncated_frame_from_a_bad_crc(feeds):
     assert (reader.bad_crc, reader.truncated, reader.bad_size) == (1, 1, 1)  # one loss of sync, once
 
 
+def test_reader_is_not_held_up_by_stray_sync_bytes_after_a_lying_frame_size(feeds):
+    """Every fifth frame lies about its size; the frames between are all read, each lie counted once,
+    however the bytes are cut (stray 0xAA bytes inside the liars look like headers of long frames)."""
+    codec = DataCodec(StreamConfig(1, [feeds[0].pmu], RATE))
+    rng = np.random.default_rng(0)
+    frames = [
+        bytearray(codec.encode(1_000 + k // RATE, k % RATE * 8_333, [feeds[0].rows[k]])) for k in range(500)
+    ]
+    for frame in frames[2::5]:
+        frame[2:4] = (len(frame) + int(rng.choice([-8, -3, -1, 1, 5, 8]))).to_bytes(2, "big")
+    stream = b"".join(frames)
+    for chunk in (len(stream), 7):
+        reader = FrameReader(codec.frame_size)
+        got = [f for i in range(0, len(stream), chunk) for f in reader.feed(stream[i : i + chunk])]
+        assert len(got) == 400 and (reader.bad_size, reader.truncated, reader.bad_crc) == (100, 0, 0)
+
+
 def test_reader_stops_after_a_configuration_frame(feeds):
     """Data frames right behind a CFG-2 wait until the caller has set their new size, instead of being
     thrown away as frames of the old size."""

@@ -387,8 +387,10 @@ class FrameReader:
     counted in `truncated`, and reading goes on at the frame inside, which is not lost. A frame with an
     impossible type or size, or a data frame whose size is not `data_size` (when set from the
     configuration), is counted in `bad_size` and the reader resynchronises on the next SYNC byte: once per
-    loss of sync, not once per stray SYNC byte on the way. Bytes thrown away while searching for SYNC are
-    counted in `skipped_bytes`.
+    loss of sync, not once per stray SYNC byte on the way. While out of sync, a header that fails its CRC,
+    or claims more bytes than have come while a valid frame starts inside them, is a stray SYNC byte
+    and is passed over: waiting for the kilobytes that a stray "configuration frame" claims would hold
+    the stream up for seconds. Bytes thrown away while searching for SYNC are counted in `skipped_bytes`.
 
     `feed` stops after a configuration frame (the rest waits in the buffer for the next call, with
     b"" for no new bytes): a new configuration changes the size of the data frames that follow it.
@@ -428,8 +430,15 @@ class FrameReader:
                 pos += 1
                 continue
             if len(buf) - pos < size:
+                inner = None if self._in_sync else self._frame_inside(pos, len(buf) - pos)
+                if inner is not None and inner > pos:
+                    pos += 1  # a stray SYNC byte: a whole valid frame starts inside what it claims
+                    continue
                 break
             if not self._crc_ok(pos, size):
+                if not self._in_sync:  # a stray SYNC byte on the way back into sync: the same loss
+                    pos += 1
+                    continue
                 inner = self._frame_inside(pos, size)
                 if inner == -1:  # a frame may start inside, but it has not all arrived yet
                     break

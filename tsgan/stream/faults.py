@@ -127,9 +127,8 @@ class FaultyPmuServer(PmuServer):
                 sel.register(sock, selectors.EVENT_READ, i)
             self._down_until = None
             log.info("restarted on ports %s", ", ".join(map(str, self.ports)))
-        streaming = {c.feed for c in clients.values() if c.streaming}
-        for fault in list(self._waiting):
-            if fault.kind == "restart" or fault.pmu in streaming:
+        for fault in list(self._waiting):  # streaming looked up each time: a restart drops every client
+            if fault.kind == "restart" or any(c.feed == fault.pmu and c.streaming for c in clients.values()):
                 self._waiting.remove(fault)
                 self._apply(fault, now, elapsed, sel, clients)
         for sock, client in list(clients.items()):

@@ -14,7 +14,7 @@ It reports: frames received and scored; faults injected by kind (the server's re
 client counted (`COUNTED_AS`); faults survived (the PMU, or every PMU for a restart, was scored again
 after the fault ended) and the longest recovery; events opened, reported, suppressed as blips, and lost
 (opened but neither reported nor suppressed: must be 0); the stream process's memory (RSS) at the start
-of streaming, after the first minute, at the end and its largest, sampled every 10 s.
+of streaming, after the first minute, every 5 minutes, at the end and its largest, sampled every 10 s.
 """
 
 from __future__ import annotations
@@ -176,6 +176,7 @@ def soak(args) -> dict:
             "after_1_min": round(after_a_minute / 2**20, 1),
             "end": round(rss[-1][1] / 2**20, 1),
             "max": round(max(r for _, r in rss) / 2**20, 1),
+            "every_5_min": [round(r / 2**20, 1) for t, r in rss if t // 10 % 30 == 0],
             "samples": len(rss),
         },
         "server_rss_mb_end": round(done["rss"] / 2**20, 1),

@@ -322,14 +322,18 @@ def _validation_scores(det, path: Path):
 
 
 def _summary_line(summary: dict) -> str:
+    """One line at the end: what was streamed and scored, and every kind of fault with its count (each
+    was logged only the first time it happened)."""
+    from tsgan.stream.sources import fault_summary
+
     n = summary | summary.get("sources", {})
     return (
         f"stream: {n.get('frames', 0)} frames from {n['stations']} PMUs in {n['wall_s']} s"
         + (f" on {n['actors']} Ray actors, " if "actors" in n else ", ")
         + f"{n.get('scored', 0)} scored, {n.get('events', 0)} events, {n.get('gaps', 0)} gaps, "
         f"{n.get('duplicates', 0) + n.get('out_of_order', 0)} repeated or late frames dropped, "
-        f"{n.get('bad_crc', 0)} bad CRC, {n.get('bad_size', 0)} bad size, {n.get('bad_lines', 0)} bad lines, "
-        f"{n.get('reconnects', 0)} reconnections; " + _latency(n["latency_ms"])
+        f"{n.get('bad_lines', 0)} bad lines, {n.get('reconnects', 0)} reconnections; faults: "
+        f"{fault_summary(n)}; " + _latency(n["latency_ms"])
     )
 
 

@@ -1,4 +1,4 @@
-"""The streaming service over loopback: PMU server and client, bad frames, reconnection, SIGINT, the CLI.
+"""The streaming service over loopback: PMU server and client, bad frames, reconnection, signals, the CLI.
 
 Everything listens on 127.0.0.1 only, and every wait is bounded: threads are joined with timeouts and
 subprocesses run under `timeout`.
@@ -188,7 +188,8 @@ def wait_for_line(stream, pattern: str, timeout: float) -> str:
     return found[0]
 
 
-def test_sigint_closes_the_open_event_and_exits_0(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_closes_the_open_event_and_exits_0(tmp_path, sig):
     model, events = tmp_path / "calm.tsgan", tmp_path / "events.jsonl"
     RobustZScore().fit(np.random.default_rng(0).uniform(-1, 1, size=(3000, 3))).save(model)
     proc = run_cli(
@@ -205,7 +206,7 @@ def test_sigint_closes_the_open_event_and_exits_0(tmp_path):
         proc.stdin.write("\n".join(lines) + "\n")
         proc.stdin.flush()
         wait_for_line(proc.stderr, "event opened", timeout=60)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         assert proc.wait(timeout=30) == 0
     finally:
         proc.kill()

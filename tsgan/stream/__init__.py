@@ -4,9 +4,10 @@
     online   = OnlineDetector(load_detector("pmu.tsgan"), hop=6)
     summary  = run(online, sources, EventLines().write, duration=60)
 
-`c37118` is the frame codec, `server` a small PMU server on it (`tsgan pmu-serve`), `simulate` the
-simulated PMUs it streams, `sources` the one source interface, `online` the ring buffers, scoring,
-adapting thresholds and events, and `runner` the service loop with its outputs (`tsgan stream`).
+`c37118` is the frame codec, `server` a small PMU server on it (`tsgan pmu-serve`), `faults` that server
+injecting faults (for the fault tests and benchmarks/soak.py), `simulate` the simulated PMUs it streams,
+`sources` the one source interface, `online` the ring buffers, scoring, adapting thresholds and events,
+and `runner` the service loop with its outputs (`tsgan stream`).
 """
 
 from tsgan.stream.online import OnlineDetector, StreamEvent

@@ -45,6 +45,9 @@ class FrameType(IntEnum):
     CFG3 = 5
 
 
+CONFIG_TYPES = (FrameType.CFG1, FrameType.CFG2, FrameType.CFG3)
+
+
 class Command(IntEnum):
     DATA_OFF = 1
     DATA_ON = 2
@@ -379,10 +382,18 @@ def _analog_scale(unit: int) -> float:
 class FrameReader:
     """Cuts a TCP byte stream into CRC-checked frames, skipping and counting what is damaged.
 
-    A frame whose CRC fails is skipped whole (its FRAMESIZE is trusted) and counted in `bad_crc`. A frame
-    with an impossible type or size, or a data frame whose size is not `data_size` (when set from the
-    configuration), is counted in `bad_size` and the reader resynchronises on the next SYNC byte; bytes
-    thrown away while searching for SYNC are counted in `skipped_bytes`.
+    A frame whose CRC fails is skipped whole (its FRAMESIZE is trusted) and counted in `bad_crc`, unless a
+    valid frame starts inside it: then it was cut short (a sender that wrote part of a frame), it is
+    counted in `truncated`, and reading goes on at the frame inside, which is not lost. A frame with an
+    impossible type or size, or a data frame whose size is not `data_size` (when set from the
+    configuration), is counted in `bad_size` and the reader resynchronises on the next SYNC byte: once per
+    loss of sync, not once per stray SYNC byte on the way. While out of sync, a header that fails its CRC,
+    or claims more bytes than have come while a valid frame starts inside them, is a stray SYNC byte
+    and is passed over: waiting for the kilobytes that a stray "configuration frame" claims would hold
+    the stream up for seconds. Bytes thrown away while searching for SYNC are counted in `skipped_bytes`.
+
+    `feed` stops after a configuration frame (the rest waits in the buffer for the next call, with
+    b"" for no new bytes): a new configuration changes the size of the data frames that follow it.
     """
 
     def __init__(self, data_size: int | None = None, max_size: int = 65_535):
@@ -390,11 +401,14 @@ class FrameReader:
         self.max_size = max_size
         self.bad_crc = 0
         self.bad_size = 0
+        self.truncated = 0
         self.skipped_bytes = 0
         self._buf = bytearray()
+        self._in_sync = True
 
     def feed(self, data: bytes) -> list[RawFrame]:
-        """Add received bytes; return the complete, valid frames they finish, in order."""
+        """Add received bytes; return the complete, valid frames they finish, in order (up to and
+        including the first configuration frame)."""
         buf = self._buf
         buf += data
         frames = []
@@ -409,25 +423,76 @@ class FrameReader:
             pos = start
             if len(buf) - pos < 4:
                 break
-            kind, size = buf[pos + 1] >> 4, int.from_bytes(buf[pos + 2 : pos + 4], "big")
-            wrong = (
-                buf[pos + 1] & 0x80
-                or kind > FrameType.CFG3
-                or not MIN_FRAME <= size <= self.max_size
-                or (kind == FrameType.DATA and self.data_size is not None and size != self.data_size)
-            )
-            if wrong:
-                self.bad_size += 1
+            size = self._size_at(pos)
+            if size is None:
+                self.bad_size += self._in_sync
+                self._in_sync = False
                 pos += 1
                 continue
             if len(buf) - pos < size:
+                inner = None if self._in_sync else self._frame_inside(pos, len(buf) - pos)
+                if inner is not None and inner > pos:
+                    pos += 1  # a stray SYNC byte: a whole valid frame starts inside what it claims
+                    continue
                 break
+            if not self._crc_ok(pos, size):
+                if not self._in_sync:  # a stray SYNC byte on the way back into sync: the same loss
+                    pos += 1
+                    continue
+                inner = self._frame_inside(pos, size)
+                if inner == -1:  # a frame may start inside, but it has not all arrived yet
+                    break
+                if inner is None:
+                    self.bad_crc += 1
+                    pos += size
+                else:
+                    self.truncated += 1
+                    pos = inner
+                continue
+            self._in_sync = True
             raw = bytes(buf[pos : pos + size])
             pos += size
-            if crc_ccitt(raw[:-2]) != int.from_bytes(raw[-2:], "big"):
-                self.bad_crc += 1
-                continue
             _, _, _, idcode, soc, fracsec = _COMMON.unpack_from(raw)
-            frames.append(RawFrame(FrameType(kind), idcode, soc, fracsec, raw[HEADER_SIZE:-2]))
+            frames.append(RawFrame(FrameType(raw[1] >> 4), idcode, soc, fracsec, raw[HEADER_SIZE:-2]))
+            if frames[-1].type in CONFIG_TYPES:
+                break
         del buf[:pos]
         return frames
+
+    def _size_at(self, pos: int) -> int | None:
+        """FRAMESIZE of the frame header at `pos` (4 bytes there at least), or None if it is impossible."""
+        buf = self._buf
+        kind, size = buf[pos + 1] >> 4, int.from_bytes(buf[pos + 2 : pos + 4], "big")
+        wrong = (
+            buf[pos + 1] & 0x80
+            or kind > FrameType.CFG3
+            or not MIN_FRAME <= size <= self.max_size
+            or (kind == FrameType.DATA and self.data_size is not None and size != self.data_size)
+        )
+        return None if wrong else size
+
+    def _crc_ok(self, pos: int, size: int) -> bool:
+        raw = memoryview(self._buf)[pos : pos + size]
+        try:
+            return crc_ccitt(raw[:-2]) == int.from_bytes(raw[-2:], "big")
+        finally:
+            raw.release()  # a live view would stop the buffer from being resized
+
+    def _frame_inside(self, pos: int, size: int) -> int | None:
+        """Where a valid frame starts within the failed frame at `pos`: None if nowhere, -1 if a
+        plausible one starts there but has not fully arrived yet. Once the data frames' size is known,
+        only a data frame counts: waiting on a stray SYNC byte that looks like a long configuration frame
+        would hold the stream up for as many bytes as it claims."""
+        buf = self._buf
+        j = pos
+        while (j := buf.find(SYNC, j + 1, pos + size)) >= 0:
+            if len(buf) - j < 4:
+                return -1
+            inner = self._size_at(j)
+            if inner is None or (self.data_size is not None and buf[j + 1] >> 4 != FrameType.DATA):
+                continue
+            if len(buf) - j < inner:
+                return -1
+            if self._crc_ok(j, inner):
+                return j
+        return None

@@ -247,6 +247,12 @@ class OnlineDetector:
         previous = np.maximum.accumulate(np.concatenate([[last], times]))[:-1]
         keep = times > previous
         if not keep.all():
+            if not self.counts["duplicates"] + self.counts["out_of_order"]:  # a flood must not flood the log
+                log.warning(
+                    "%s: %d repeated or late frames dropped (logged once, then counted)",
+                    state.station,
+                    int((~keep).sum()),
+                )
             self.counts["duplicates"] += int((times == previous).sum())
             self.counts["out_of_order"] += int((times < previous).sum())
             times, values = times[keep], values[keep]
@@ -447,6 +453,7 @@ class OnlineDetector:
                         first_row + i, first_row + i, t, t, -np.inf, t, np.zeros(n), np.zeros(n, dtype=bool)
                     )
                     log.info("%s: event opened at %s", state.station, format_time(t))
+                    self.counts["events_opened"] += 1
                 row = excess[i]
                 event.end, event.last, event.frames = first_row + i, t, event.frames + 1
                 event.sums += row

@@ -122,20 +122,25 @@ class PmuServer:
         if not feeds or len({len(f.rows) for f in feeds}) != 1:
             raise ConfigError("give at least one PMU to serve, all with the same number of rows")
         self.feeds, self.rate, self.loop, self.header = feeds, int(rate), loop, header
+        self.host = host
         self.configs = [StreamConfig(f.pmu.idcode, [f.pmu], self.rate) for f in feeds]
         self.codecs = [DataCodec(c) for c in self.configs]
+        self._listen([port + i if port else 0 for i in range(len(feeds))])
+        self.ports = [s.getsockname()[1] for s in self._listeners]
+        self.first_frame: int | None = None  # n0: frames since 1970 at the first frame sent
+        self.sent = 0  # frames (rows) sent so far, per feed
+
+    def _listen(self, ports: list[int]) -> None:
+        """Listen on `ports` (0: any free port), one per feed; all or none."""
         self._listeners = []
         try:
-            for i in range(len(feeds)):
-                sock = socket.create_server((host, port + i if port else 0))
+            for p in ports:
+                sock = socket.create_server((self.host, p))
                 sock.setblocking(False)
                 self._listeners.append(sock)
         except OSError:
             self.close()
             raise
-        self.ports = [s.getsockname()[1] for s in self._listeners]
-        self.first_frame: int | None = None  # n0: frames since 1970 at the first frame sent
-        self.sent = 0  # frames (rows) sent so far, per feed
 
     def close(self) -> None:
         for sock in self._listeners:
@@ -227,14 +232,19 @@ class PmuServer:
                 return False
             n = self.first_frame + k
             soc, fracsec = n // self.rate, (n % self.rate) * TIME_BASE // self.rate
-            for i, (feed, codec) in enumerate(zip(self.feeds, self.codecs, strict=True)):
+            for i in range(len(self.feeds)):
                 targets = [s for s, c in clients.items() if c.feed == i and c.streaming]
                 if targets:
-                    frame = codec.encode(soc, fracsec, [feed.rows[k % len(feed.rows)]])
+                    frame = self._frame(i, k, soc, fracsec)
                     for sock in targets:
                         self._write(sock, frame, sel, clients)
             self.sent += 1
         return True
+
+    def _frame(self, feed: int, k: int, soc: int, fracsec: int) -> bytes:
+        """The data frame of row k of a feed (what `tsgan.stream.faults` changes to inject faults)."""
+        rows = self.feeds[feed].rows
+        return self.codecs[feed].encode(soc, fracsec, [rows[k % len(rows)]])
 
     def _write(self, sock, data: bytes, sel, clients) -> None:
         """Send what is queued for a client plus `data`, without blocking; queue the rest."""

@@ -10,8 +10,8 @@ Every source has one interface: `read(stop)` yields lists of items, each item on
   continuous with what came before.
 
 Sources yield as soon as data arrives and return when their input ends (stdin at EOF); a C37.118 source
-reconnects with exponential backoff until `stop` is set. Counters (bad CRC, bad sizes, bad lines,
-reconnects) are kept in `counters`.
+reconnects with exponential backoff until `stop` is set. Counters (bad lines, reconnects, and each kind
+of fault in `FAULTS`) are kept in `counters`.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ import numpy as np
 
 from tsgan.errors import ConfigError, InputError
 from tsgan.stream.c37118 import (
+    CONFIG_TYPES,
     STAT_CONFIG_CHANGED,
     Command,
     DataCodec,
@@ -52,6 +53,24 @@ log = logging.getLogger("tsgan.stream")
 TIME_COLUMNS = ("timestamp", "time", "t", "ts", "datetime", "date")
 STATION_COLUMNS = ("pmu", "station", "pmu_id")
 LABEL_COLUMNS = ("is_anomaly", "label", "anomaly")
+
+# What a C37118Source counts, by counter name: each kind is logged once, when first seen, then only
+# counted (a PMU that keeps failing must not flood the log); the summary at the end gives the counts.
+FAULTS = {
+    "bad_crc": "frames with a bad CRC skipped",
+    "truncated": "frames cut short skipped",
+    "bad_size": "losses of sync on a frame of impossible size",
+    "config_changes": "new configurations mid-stream",
+    "bad_config": "unusable configuration frames",
+    "timeouts": "connections silent for longer than the data timeout",
+    "disconnects": "connections closed or broken",
+    "refused": "connection attempts refused or failed",
+}
+
+
+def fault_summary(counters: Counter | dict) -> str:
+    """The faults counted, e.g. "3 frames with a bad CRC skipped, 1 new configurations mid-stream"."""
+    return ", ".join(f"{counters[k]} {text}" for k, text in FAULTS.items() if counters.get(k)) or "no faults"
 
 
 @dataclass(frozen=True)
@@ -159,7 +178,8 @@ class C37118Source:
 
     All connections are served by one thread with `selectors`, so frames that arrive together (PMUs
     report at the same instants) are handed on together, and decoded in one call per data format. Frames
-    with a bad CRC or size are skipped and counted (see `FrameReader`). When a connection drops, or
+    with a bad CRC or size, or cut short, are skipped (see `FrameReader`). Every kind of fault in `FAULTS`
+    is counted in `counters` and logged the first time only. When a connection drops, or
     nothing comes for `data_timeout` seconds, every station of its stream gets a Gap and the client
     reconnects after a delay that doubles from `backoff[0]` up to `backoff[1]` seconds, back to
     `backoff[0]` once data flows again.
@@ -247,11 +267,20 @@ class C37118Source:
 
     def _fail(self, link: _Link, sel: selectors.BaseSelector, batch: list[Item], exc: Exception) -> None:
         """Close a broken connection, give its stations a Gap, and schedule the next attempt."""
-        log.warning("%s: %s; reconnecting in %.1f s", link.name, exc, link.delay)
+        if isinstance(exc, TimeoutError):
+            kind = "timeouts"
+        elif isinstance(exc, InputError):
+            kind = "bad_config"
+        elif not link.connected:
+            kind = "refused"
+        else:
+            kind = "disconnects"
+        self._note(link, kind, 1, f"{exc}; reconnecting in {link.delay:.1f} s")
         if link.sock is not None:
             sel.unregister(link.sock)
             link.sock.close()
             link.sock = None
+        link.connected = False
         batch += [Gap(s, "disconnected") for s in link.stations]
         link.stations = []
         link.retry_at = time.monotonic() + link.delay
@@ -263,23 +292,41 @@ class C37118Source:
         if not data:
             raise ConnectionError("connection closed by the PMU")
         link.last_heard = time.monotonic()
-        reader = link.reader
-        before = (reader.bad_crc, reader.bad_size)
-        frames = reader.feed(data)
-        self._count(link, before)
         items: list[Item] = []
-        for frame in frames:
-            if frame.type == FrameType.DATA and link.codec is not None:
-                if frame.idcode == link.codec.cfg.idcode:
-                    link.payloads.append(frame.payload)
-                    link.times.append(time_of(frame.soc, frame.fracsec, link.codec.cfg.time_base))
-            elif frame.type == FrameType.CFG2:
-                items += self._decode([link]) if link.payloads else []  # data before it, with the old one
-                items += self._configure(link, decode_config(frame))
+        frames = self._read_frames(link, data)
+        while frames:  # the reader stops after a configuration frame: go on with the data size it sets
+            for frame in frames:
+                if frame.type == FrameType.DATA and link.codec is not None:
+                    if frame.idcode == link.codec.cfg.idcode:
+                        link.payloads.append(frame.payload)
+                        link.times.append(time_of(frame.soc, frame.fracsec, link.codec.cfg.time_base))
+                elif frame.type == FrameType.CFG2:
+                    items += self._decode([link]) if link.payloads else []  # data before it, as it was
+                    items += self._configure(link, decode_config(frame))
+            frames = self._read_frames(link, b"") if frames[-1].type in CONFIG_TYPES else []
         return items
+
+    def _read_frames(self, link: _Link, data: bytes) -> list:
+        """The frames `data` completes, counting the damaged ones the reader skipped."""
+        reader = link.reader
+        before = {k: getattr(reader, k) for k in ("bad_crc", "truncated", "bad_size")}
+        frames = reader.feed(data)
+        for kind, old in before.items():
+            if getattr(reader, kind) > old:
+                self._note(link, kind, getattr(reader, kind) - old, FAULTS[kind])
+        return frames
+
+    def _note(self, link: _Link, kind: str, n: int, detail: str) -> None:
+        """Count `n` faults of `kind`; the first of each kind is logged, the later ones only counted."""
+        if not self.counters[kind]:
+            log.warning("%s: %s (%s; logged once, then counted)", link.name, detail, kind)
+        self.counters[kind] += n
 
     def _configure(self, link: _Link, cfg) -> list[Item]:
         first = link.codec is None
+        old = None if first else link.codec.cfg
+        if old is not None and (old.pmus, old.rate) != (cfg.pmus, cfg.rate):  # not a CFG-2 asked for again
+            self._note(link, "config_changes", 1, f"new configuration mid-stream, at {cfg.rate:g} frames/s")
         link.codec = DataCodec(cfg)
         link.reader.data_size = link.codec.frame_size
         link.asked_again = False
@@ -311,17 +358,6 @@ class C37118Source:
             self.counters["decoded_frames"] += first
         self.counters["decode_ns"] += int((time.perf_counter() - t0) * 1e9)
         return items
-
-    def _count(self, link: _Link, before: tuple[int, int]) -> None:
-        """Add the reader's new bad frames to the counters and log them."""
-        reader = link.reader
-        for name, old, new in (
-            ("bad_crc", before[0], reader.bad_crc),
-            ("bad_size", before[1], reader.bad_size),
-        ):
-            if new > old:
-                self.counters[name] += new - old
-                log.warning("%s: %d frame(s) with a %s skipped", link.name, new - old, name.replace("_", " "))
 
 
 # --- line sources: a growing CSV file, CSV or JSON lines on stdin -------------------------------------

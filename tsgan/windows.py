@@ -53,10 +53,9 @@ def fold(window_values: np.ndarray, starts: np.ndarray, n_points: int, how: str 
     n_windows, window = window_values.shape[:2]
     tail = window_values.shape[2:]
     if how == "mean":
-        total = np.zeros((n_points, *tail), dtype=np.float64)
-        add_steps(total, starts, window_values)
-        total /= coverage(starts, window, n_points, tail)
-        return total.astype(np.float32)
+        folded = MeanFold(starts, window, n_points)
+        folded.add(0, window_values)
+        return folded.result()
     index = (starts[:, None] + np.arange(window)[None, :]).ravel()  # point of every (window, step)
     flat = window_values.reshape(n_windows * window, *tail)
     # Median and max: lay the covering values side by side (points x max coverage), padded with NaN.
@@ -86,11 +85,25 @@ def spread(window_values: np.ndarray, starts: np.ndarray, window: int, n_points:
     return total.astype(np.float32)
 
 
-def add_steps(total: np.ndarray, starts: np.ndarray, window_values: np.ndarray) -> None:
-    """Add per-window, per-step values (N, window, ...) onto the points (T, ...) of `total` they fall on,
-    in place: one pass per step, no index per value, so windows can be added a block at a time."""
-    for step in range(window_values.shape[1]):
-        total[starts + step] += window_values[:, step]  # starts are distinct: each window added once
+class MeanFold:
+    """`fold(..., "mean")` a block of windows at a time: `add` the per-step values (B, window, ...) of
+    the windows from number `first` on, then `result` gives the points (T, ...). So a long series'
+    window outputs never need to exist all at once, only their float64 sums per point."""
+
+    def __init__(self, starts: np.ndarray, window: int, n_points: int):
+        self.starts, self.window, self.n_points = starts, window, n_points
+        self.total: np.ndarray | None = None
+
+    def add(self, first: int, window_values: np.ndarray) -> None:
+        if self.total is None:
+            self.total = np.zeros((self.n_points, *window_values.shape[2:]), dtype=np.float64)
+        starts = self.starts[first : first + len(window_values)]
+        for step in range(window_values.shape[1]):  # one pass per step, no index per value
+            self.total[starts + step] += window_values[:, step]  # starts are distinct: each added once
+
+    def result(self) -> np.ndarray:
+        self.total /= coverage(self.starts, self.window, self.n_points, self.total.shape[1:])
+        return self.total.astype(np.float32)
 
 
 def coverage(starts: np.ndarray, window: int, n_points: int, tail: tuple = ()) -> np.ndarray:

@@ -27,7 +27,7 @@ from scipy.signal import detrend
 
 from tsgan.detectors.base import Detector, DetectorConfig
 from tsgan.errors import ConfigError
-from tsgan.windows import add_steps, coverage, sliding_windows, spread, window_starts
+from tsgan.windows import MeanFold, sliding_windows, spread, window_starts
 
 MAX_PERIOD = 10_000
 """Longest seasonal period looked for by `estimate_period`."""
@@ -194,17 +194,14 @@ class PCAReconstruction(Detector):
         starts = window_starts(len(x), window, 1)
         windows = sliding_windows(torch.from_numpy(x), window, 1)
         components = self.components_.astype(np.float64)
-        total = np.zeros(x.shape, dtype=np.float64)
+        folded = MeanFold(starts, window, len(x))
         # In blocks of windows, so that the float64 residuals of a long series never exist all at once.
         for first in range(0, len(starts), SCORE_BLOCK):
             block = windows[first : first + SCORE_BLOCK]
             centred = block.reshape(len(block), -1).numpy().astype(np.float64) - self.mean_
             residual = centred - (centred @ components.T) @ components
-            add_steps(
-                total, starts[first : first + SCORE_BLOCK], (residual**2).reshape(len(block), window, -1)
-            )
-        total /= coverage(starts, window, len(x), (1,))
-        return total.astype(np.float32)
+            folded.add(first, (residual**2).reshape(len(block), window, -1))
+        return folded.result()
 
     def _state(self) -> dict[str, torch.Tensor]:
         return {"mean": torch.from_numpy(self.mean_), "components": torch.from_numpy(self.components_)}

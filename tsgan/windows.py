@@ -48,17 +48,18 @@ def fold(window_values: np.ndarray, starts: np.ndarray, n_points: int, how: str 
     A point covered by several windows gets the mean (MAD-GAN's choice), the median (TadGAN's, robust to
     one bad window) or the max of their values.
     """
-    if how not in FOLDS:
-        raise ConfigError(f"unknown fold {how!r}: expected one of {', '.join(FOLDS)}")
+    folded = WindowFold(starts, window_values.shape[1], n_points, how)
+    folded.add(window_values)
+    return folded.result()
+
+
+def _gathered(window_values: np.ndarray, starts: np.ndarray, n_points: int, how: str) -> np.ndarray:
+    """The median or max fold: the covering values of each point laid side by side (points x max
+    coverage, padded with NaN), then reduced."""
     n_windows, window = window_values.shape[:2]
     tail = window_values.shape[2:]
-    if how == "mean":
-        folded = MeanFold(starts, window, n_points)
-        folded.add(0, window_values)
-        return folded.result()
     index = (starts[:, None] + np.arange(window)[None, :]).ravel()  # point of every (window, step)
     flat = window_values.reshape(n_windows * window, *tail)
-    # Median and max: lay the covering values side by side (points x max coverage), padded with NaN.
     order = np.argsort(index, kind="stable")
     sorted_index = index[order]
     count = np.bincount(sorted_index, minlength=n_points)
@@ -85,23 +86,34 @@ def spread(window_values: np.ndarray, starts: np.ndarray, window: int, n_points:
     return total.astype(np.float32)
 
 
-class MeanFold:
-    """`fold(..., "mean")` a block of windows at a time: `add` the per-step values (B, window, ...) of
-    the windows from number `first` on, then `result` gives the points (T, ...). So a long series'
-    window outputs never need to exist all at once, only their float64 sums per point."""
+class WindowFold:
+    """`fold`, a block of windows at a time: `add` the per-step values (B, window, ...) of the next
+    windows in order, then `result` gives the points (T, ...). The mean keeps only its float64 sums per
+    point, so a long series' window outputs never exist all at once; the median and the max need every
+    covering value of a point together, so their blocks are kept until `result`."""
 
-    def __init__(self, starts: np.ndarray, window: int, n_points: int):
-        self.starts, self.window, self.n_points = starts, window, n_points
-        self.total: np.ndarray | None = None
+    def __init__(self, starts: np.ndarray, window: int, n_points: int, how: str = "mean"):
+        if how not in FOLDS:
+            raise ConfigError(f"unknown fold {how!r}: expected one of {', '.join(FOLDS)}")
+        self.starts, self.window, self.n_points, self.how = starts, window, n_points, how
+        self.added = 0  # windows added so far: the next block starts at starts[added]
+        self.total: np.ndarray | None = None  # the mean's sums per point
+        self.blocks: list[np.ndarray] = []  # the median's or max's blocks
 
-    def add(self, first: int, window_values: np.ndarray) -> None:
+    def add(self, window_values: np.ndarray) -> None:
+        starts = self.starts[self.added : self.added + len(window_values)]
+        self.added += len(window_values)
+        if self.how != "mean":
+            self.blocks.append(window_values)
+            return
         if self.total is None:
             self.total = np.zeros((self.n_points, *window_values.shape[2:]), dtype=np.float64)
-        starts = self.starts[first : first + len(window_values)]
         for step in range(window_values.shape[1]):  # one pass per step, no index per value
             self.total[starts + step] += window_values[:, step]  # starts are distinct: each added once
 
     def result(self) -> np.ndarray:
+        if self.how != "mean":
+            return _gathered(np.concatenate(self.blocks), self.starts, self.n_points, self.how)
         self.total /= coverage(self.starts, self.window, self.n_points, self.total.shape[1:])
         return self.total.astype(np.float32)
 

@@ -27,7 +27,7 @@ from scipy.signal import detrend
 
 from tsgan.detectors.base import Detector, DetectorConfig
 from tsgan.errors import ConfigError
-from tsgan.windows import MeanFold, sliding_windows, spread, window_starts
+from tsgan.windows import WindowFold, sliding_windows, spread, window_starts
 
 MAX_PERIOD = 10_000
 """Longest seasonal period looked for by `estimate_period`."""
@@ -194,13 +194,13 @@ class PCAReconstruction(Detector):
         starts = window_starts(len(x), window, 1)
         windows = sliding_windows(torch.from_numpy(x), window, 1)
         components = self.components_.astype(np.float64)
-        folded = MeanFold(starts, window, len(x))
+        folded = WindowFold(starts, window, len(x))
         # In blocks of windows, so that the float64 residuals of a long series never exist all at once.
         for first in range(0, len(starts), SCORE_BLOCK):
             block = windows[first : first + SCORE_BLOCK]
             centred = block.reshape(len(block), -1).numpy().astype(np.float64) - self.mean_
             residual = centred - (centred @ components.T) @ components
-            folded.add(first, (residual**2).reshape(len(block), window, -1))
+            folded.add((residual**2).reshape(len(block), window, -1))
         return folded.result()
 
     def _state(self) -> dict[str, torch.Tensor]:

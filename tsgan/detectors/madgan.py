@@ -45,7 +45,7 @@ from tsgan.nn.state import load_networks, networks_state
 from tsgan.objectives import get_objective, gradient_penalty
 from tsgan.preprocess import robust_stats
 from tsgan.scoring import INVERSIONS, dr_score, invert
-from tsgan.windows import FOLDS, MeanFold, covering_stride, fold, sliding_windows, window_starts
+from tsgan.windows import FOLDS, WindowFold, covering_stride, sliding_windows, window_starts
 
 
 @dataclass
@@ -208,32 +208,21 @@ class MADGAN(Detector):
         windows = sliding_windows(torch.from_numpy(x), cfg.window, stride)
         inputs = sliding_windows(torch.from_numpy(self.scaler_.clip_values(x)), cfg.window, stride)
         objective = get_objective(cfg.objective, cfg.mim_w)
-        # The mean is folded a batch at a time (bounded memory on a long series); the median and the
-        # max need every covering window's value of a point at once.
-        means = [MeanFold(starts, cfg.window, len(x)) for _ in range(2)] if cfg.fold == "mean" else []
-        residual, realness = [], []
+        # Folded a batch at a time: with the mean, the outputs of a long series never exist at once.
+        residual, realness = (WindowFold(starts, cfg.window, len(x), cfg.fold) for _ in range(2))
         chunks = list(zip(inputs.split(cfg.inversion_batch), windows.split(cfg.inversion_batch), strict=True))
-        for i, (chunk, target) in enumerate(
-            tqdm(chunks, desc=f"score {self.name}", unit="batch", disable=not verbose or len(chunks) < 2)
+        for chunk, target in tqdm(
+            chunks, desc=f"score {self.name}", unit="batch", disable=not verbose or len(chunks) < 2
         ):
             _, recon = self.invert(chunk)
             chunk = chunk.to(self.device)
             with torch.no_grad():
-                res = (recon - target.to(self.device)).abs().cpu()
+                residual.add((recon - target.to(self.device)).abs().cpu().numpy())
                 out = objective.realness(self.discriminator_(chunk))
                 if not cfg.disc_per_step:  # one value per window, given to each of its steps
                     out = out.expand(-1, cfg.window)
-            if means:
-                means[0].add(i * cfg.inversion_batch, res.numpy())
-                means[1].add(i * cfg.inversion_batch, out.cpu().numpy())
-            else:
-                residual.append(res)
-                realness.append(out.cpu())
-        if means:
-            res, real = (folded.result() for folded in means)
-        else:
-            res, real = (fold(torch.cat(v).numpy(), starts, len(x), cfg.fold) for v in (residual, realness))
-        return res, -real  # less real = more anomalous
+                realness.add(out.cpu().numpy())
+        return residual.result(), -realness.result()  # less real = more anomalous
 
     def _mix(self, res: np.ndarray, dis: np.ndarray) -> np.ndarray:
         res_z = (res - self.res_center_) / self.res_scale_

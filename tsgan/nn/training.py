@@ -42,7 +42,7 @@ from tsgan.errors import ConfigError, InputError
 from tsgan.nn.state import load_networks, networks_state
 from tsgan.objectives import Objective, get_objective, gradient_penalty
 from tsgan.preprocess import robust_stats
-from tsgan.windows import FOLDS, MeanFold, covering_stride, fold, sliding_windows, window_starts
+from tsgan.windows import FOLDS, WindowFold, covering_stride, sliding_windows, window_starts
 
 ATTRIBUTIONS = ("share", "broadcast")
 
@@ -300,27 +300,17 @@ class WindowedGAN:
         stride = covering_stride(cfg.score_stride, cfg.window)
         starts = window_starts(len(x), cfg.window, stride)
         windows = sliding_windows(torch.from_numpy(x), cfg.window, stride)
-        # The mean is folded a batch at a time (bounded memory on a long series); the median and the
-        # max need every covering window's value of a point at once.
-        means = {}
-        if cfg.fold == "mean":
-            means = {name: MeanFold(starts, cfg.window, len(x)) for name in self.components}
-        parts: dict[str, list[torch.Tensor]] = {name: [] for name in self.components}
+        # Folded a batch at a time: with the mean, the outputs of a long series never exist at once.
+        folded = {name: WindowFold(starts, cfg.window, len(x), cfg.fold) for name in self.components}
         set_training(self._networks(), False)
         chunks = windows.split(cfg.score_batch)
-        for i, chunk in enumerate(
-            tqdm(chunks, desc=f"score {self.name}", unit="batch", disable=not verbose or len(chunks) < 2)
+        for chunk in tqdm(
+            chunks, desc=f"score {self.name}", unit="batch", disable=not verbose or len(chunks) < 2
         ):
             out = self._window_outputs(chunk.to(self.device))
-            for name in parts:
-                values = out[name].detach().float().cpu()
-                if means:
-                    means[name].add(i * cfg.score_batch, values.numpy())
-                else:
-                    parts[name].append(values)
-        if means:
-            return {name: folded.result() for name, folded in means.items()}
-        return {name: fold(torch.cat(v).numpy(), starts, len(x), cfg.fold) for name, v in parts.items()}
+            for name, folder in folded.items():
+                folder.add(out[name].detach().float().cpu().numpy())
+        return {name: folder.result() for name, folder in folded.items()}
 
     def _mix(self, components: dict[str, np.ndarray]) -> np.ndarray:
         if len(self.components) == 1:  # one term: the base class normalises it per channel

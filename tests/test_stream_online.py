@@ -122,6 +122,25 @@ def test_close_ends_an_open_event(quiet):
     assert event.closed_by is None and event.interval.channels == ["ch2"] and event.frames == 20
 
 
+def test_point_share_decides_flagged_rows_as_in_batch_scoring():
+    """With point_share=1 a row is flagged on the mean excess of all channels: one channel out of range
+    is not an event, all three are, and the stream flags exactly the rows that batch scoring flags."""
+    model = RobustZScore(point_share=1.0).fit(np.random.default_rng(0).uniform(-1, 1, size=(5000, 3)))
+    data = noise(6.0)
+    data.values[200:230, 1] = 2.0  # one channel, over its own threshold (ch1 alone would flag it)
+    data.values[400:430] = 5.0  # every channel
+    station = Station("PMU5", 5, "test")
+    online = OnlineDetector(model, threshold="static")
+    online.handle(Config(station, data.channels, RATE))
+    (event,) = feed(online, data, station) + online.close()
+    times = data.timestamps.astype(np.int64)
+    assert (event.start_ns, event.end_ns, event.frames) == (times[400], times[429], 30)
+    assert sorted(event.interval.channels) == ["ch0", "ch1", "ch2"]
+    detection = model.detect(data)
+    assert np.flatnonzero(detection.flags).tolist() == list(range(400, 430))
+    assert (model.score(data).channel[200:230, 1] > 0).all()  # ch1 was over its threshold on its own
+
+
 def test_thresholds_from_calibration_scores_then_adapting(pca):
     data = make_pmu(5.0, events=False, seed=8)
     station = Station("PMU4", 4, "test")

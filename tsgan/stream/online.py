@@ -13,11 +13,13 @@ given calibration scores), which then keep adapting. Stations initialised on the
 share one SPOT of many channels (a "bank", one slot of channels per station): SPOT treats channels
 independently and skips NaN, so one update per row serves every station scored at that moment.
 
-A row is flagged when any channel exceeds its threshold. An event opens at a flagged row and closes at
-the first scored row `quiet_period` seconds after its last flagged row; it is reported when it has at
-least `min_frames` flagged rows (3 by default: at 120 frames/s, single-frame blips of one noisy channel
-are most of the false alarms); its channels are those that exceeded their threshold, ranked by their
-mean excess over the event's flagged rows (as `tsgan.events` ranks them).
+A row is flagged when any channel exceeds its threshold, or, for a model with `point_share`, as in batch
+scoring: when the mean excess of that share of its channels (the most anomalous) is positive
+(`max_flagged`, a cap on the share of a whole series, has no meaning for a stream). An event opens at
+a flagged row and closes at the first scored row `quiet_period` seconds after its last flagged row; it
+is reported when it has at least `min_frames` flagged rows (3 by default: at 120 frames/s, single-frame
+blips of one noisy channel are most of the false alarms); its channels are those that exceeded their
+threshold on its flagged rows, ranked by their mean excess over them (as `tsgan.events` ranks them).
 
 Gaps (a disconnect, a jump in time of more than `gap_factor` frame periods, a row with a missing value)
 restart the station's buffer: no row is invented and none is scored across a gap. Rows whose time is not
@@ -441,7 +443,10 @@ class OnlineDetector:
     def _events(
         self, state: _Station, times: np.ndarray, first_row: int, excess: np.ndarray, flags: np.ndarray
     ) -> None:
-        flagged = flags.any(axis=1)
+        # As in batch scoring, the model's point_share decides which rows are flagged (None: any channel
+        # over its threshold), and a channel counts only on flagged rows.
+        share = self.detector.config.point_share
+        flagged = flags.any(axis=1) if share is None else self.detector._point(excess) > 0
         if state.event is None and not flagged.any():
             return
         for i, t in enumerate(times.tolist()):

@@ -168,8 +168,10 @@ def test_stations_due_together_share_one_model_call():
     det = MADGAN(**TINY_MADGAN).fit(train)
     data = make_pmu(2.0, events=False, seed=2)
     stations = [Station(f"PMU{i}", i, "test") for i in range(3)]
+    stride = det.config.score_stride
     online = OnlineDetector(det, hop=8, threshold="static")
     assert online._stackable and online.window == 8
+    assert det.config.score_stride == stride  # the stream steps by whole windows on a copy of its own
     alone = OnlineDetector(det, hop=8, threshold="static")
     scores = {id(online): [], id(alone): []}
     for od in (online, alone):

@@ -32,6 +32,8 @@ source delivers one frame at a time or many.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import logging
 import time
 from collections import Counter, deque
@@ -167,7 +169,6 @@ class OnlineDetector:
                 f"need hop >= 1, min_frames >= 1, quiet_period >= 0 and gap_factor > 1; got {hop}, "
                 f"{min_frames}, {quiet_period} and {gap_factor}"
             )
-        self.detector = detector
         self.hop = hop
         self.window = max(detector.min_length(), hop) if window is None else window
         if self.window < detector.min_length():
@@ -175,6 +176,7 @@ class OnlineDetector:
                 f"window {self.window} is shorter than the {detector.name} model's window "
                 f"({detector.min_length()} rows); give --window {detector.min_length()} or more"
             )
+        self.detector = detector = _scoring_whole_windows(detector, self.window)
         self.threshold, self.q, self.level, self.depth = threshold, q, level, depth
         self.init_seconds = init_seconds
         self.init_scores = init_scores
@@ -189,7 +191,6 @@ class OnlineDetector:
         self._stations: dict[Station, _Station] = {}
         self._banks: list[_Bank] = []  # shared banks fitted on init_scores
         self._finished: list[StreamEvent] = []
-        _score_whole_windows(detector, self.window)
         self._stackable = _scores_stack(detector, self.window)
 
     # --- input ------------------------------------------------------------------------------------
@@ -512,16 +513,20 @@ def latency_summary(latencies_ns) -> dict:
     return {"p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99))}
 
 
-def _score_whole_windows(detector: Detector, window: int) -> None:
-    """Make a detector that scores overlapping windows (MAD-GAN's `score_stride`) step by whole windows.
+def _scoring_whole_windows(detector: Detector, window: int) -> Detector:
+    """The detector, or for one that scores overlapping windows (MAD-GAN's `score_stride`) a copy sharing
+    its networks that steps by whole windows (the caller's detector is left as it was).
 
     A block of exactly `window` rows is one window whatever the stride, so the usual stream scores do not
     change; longer blocks (the first after a gap, catch-up) are scored window by window, and blocks of
     several stations laid end to end then score as they would alone, so they can share one call.
     """
     config = detector.config
-    if hasattr(config, "score_stride") and window % config.window == 0:
-        config.score_stride = config.window
+    if not hasattr(config, "score_stride") or window % config.window:
+        return detector
+    whole = copy.copy(detector)
+    whole.config = dataclasses.replace(config, score_stride=config.window)
+    return whole
 
 
 def _scores_stack(detector: Detector, window: int) -> bool:

@@ -12,8 +12,10 @@ training data only, the validation split, score normalisation, per-channel thres
 channel checks and saving.
 
 Scores are reported as the excess over the threshold in force for that channel at that point, in units
-of that channel's robust spread on validation data: a channel is flagged where its score is above 0, and
-the point score is the largest channel score, so a point is flagged exactly when at least one channel is.
+of that channel's robust spread on validation data. The point score is the largest channel score (a
+point is flagged exactly when at least one channel is) or, with `point_share`, the mean of that share of
+the most anomalous channels; channels are flagged where they are over their threshold at flagged points.
+`max_flagged` caps the share of a series that is flagged by raising every threshold by one offset.
 The threshold is fixed (pot, quantile, ksigma: calibrated on validation scores) or, with "drift", moves
 along the scored series: the median of the channel's `depth` previous scores plus an offset calibrated on
 validation, so a series that sits in another regime than the training data is judged against its own

@@ -3,8 +3,8 @@
 No browser driver is needed: a copy of the page gets two scripts, one first in <head> that records
 errors and console.error calls, one last in <body> that waits for the plot and writes what it finds
 into the page; `chromium --dump-dom` prints the page after a virtual-time budget, and the test reads it.
-Run with `pytest -m browser`; Chromium comes from Debian's `chromium` package, installed when missing and
-running as root.
+Part of the default run (deselect with `-m 'not browser'`); Chromium comes from Debian's `chromium`
+package, installed when missing and running as root, else the test skips.
 """
 
 import html

@@ -4,7 +4,7 @@
 
 For each dataset, `Auto()` (defaults) is fitted once per distinct training series. Then the same fitted
 portfolio is scored with different weights: each member alone, the label-free rules of `Auto` (`anchor`,
-the default: its first member, kNN; `best`: the member with the highest validation VUS-PR on injected
+the default: its anchors, the kNN and the windowed PCA; `best`: the member with the highest validation VUS-PR on injected
 anomalies; `top3`: the mean of the three best), each
 recalibrated on the validation tail exactly as `Auto` does. The oracle row is the member with the best
 mean test VUS-PR on the dataset: it reads test labels and is shown only to tell how close the label-free
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -31,25 +32,26 @@ OUT = Path(__file__).parent / "results" / "auto"
 METRICS = ("VUS-PR [threshold-free]", "point F1 [deployable]", "point F1, best threshold [oracle]")
 
 
-def with_weights(det: Auto, weights: np.ndarray, train) -> Auto:
-    """A copy of a fitted auto detector that combines its members with `weights`, its score
-    normalisation and thresholds recalibrated on the same validation tail as the fit used."""
+def with_weights(det: Auto, rule: tuple[str, np.ndarray], train) -> Auto:
+    """A copy of a fitted auto detector that combines its members by `rule` (combine, weights), its
+    score normalisation and thresholds recalibrated on the same validation tail as the fit used."""
     n_val = int(len(train) * det.config.val_fraction)
     model = copy.copy(det)
-    model.weights_ = np.asarray(weights, dtype=np.float32)
+    model.config = dataclasses.replace(det.config, combine=rule[0])
+    model.weights_ = np.asarray(rule[1], dtype=np.float32)
     model._calibrate_thresholds(det.scaler_.transform(train.values[-n_val:]), verbose=False)
     return model
 
 
-def rules(det: Auto) -> dict[str, np.ndarray]:
-    """Weight vectors to score: each member alone, and the other label-free rules of `Auto`."""
+def rules(det: Auto) -> dict[str, tuple[str, np.ndarray]]:
+    """(combine, weights) to score: each member alone, and the other label-free rules of `Auto`."""
     names = [e["name"] for e in det._kept()]
-    out = {f"member {n}": np.eye(len(names))[i] for i, n in enumerate(names)}
+    out = {f"member {n}": ("anchor", np.eye(len(names))[i]) for i, n in enumerate(names)}
     for combine in ("best", "top"):
-        chosen = choose(det.val_vus_, combine, top_k=3)
+        chosen = choose(det.val_vus_, combine, top_k=3, anchors=[0])
         weights = np.zeros(len(names))
         weights[chosen] = 1 / len(chosen)
-        out[f"rule {combine}{'3' if combine == 'top' else ''} (label-free)"] = weights
+        out[f"rule {combine}{'3' if combine == 'top' else ''} (label-free)"] = (combine, weights)
     return out
 
 
@@ -67,7 +69,7 @@ def run(dataset: str, params: dict) -> dict:
             start = time.perf_counter()
             det = Auto(**params).fit(split.train)
             fit_s += time.perf_counter() - start
-            fitted[key] = (det, {name: with_weights(det, w, split.train) for name, w in rules(det).items()})
+            fitted[key] = (det, {name: with_weights(det, rule, split.train) for name, rule in rules(det).items()})
         det, variants = fitted[key]
         rows.setdefault("auto default (label-free)", []).append(evaluate_series(det, split.test))
         for name, model in variants.items():

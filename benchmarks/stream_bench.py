@@ -51,7 +51,7 @@ DETECTORS = {  # small and fast: PCA on lagged windows (the default) or on singl
     "pca-w1": ("pca", {"window": 1}),
     "madgan": ("madgan", {"window": 30, "stride": 10, "epochs": 5, "hidden": 32, "gen_layers": 1}),
     "zscore": ("zscore", {}),
-    "auto": ("auto", {}),  # the default: its kNN anchor streams (the window from the data's period)
+    "auto": ("auto", {}),  # the default: its anchors (kNN, windowed PCA) stream
 }
 WARMUP_S = 5.0  # latencies of the first seconds (connections, thresholds being set up) are left out
 

@@ -60,9 +60,22 @@ def test_round_trip_keeps_every_member_and_the_scores(fitted, test_series, tmp_p
 
 def test_rules_choose_from_validation_except_the_anchor():
     val = np.array([[0.5, 0.5], [0.55, 0.58], [0.9, 0.1]])  # members x rounds of validation VUS-PR
-    assert list(choose(val, "anchor", 2)) == [0]  # the first member, whatever validation says
-    assert list(choose(val, "best", 2)) == [1]
-    assert list(choose(val, "top", 2)) == [1, 0]
+    assert list(choose(val, "anchor", 2, anchors=[0, 2])) == [0, 2]  # whatever validation says
+    assert list(choose(val, "best", 2, anchors=[0])) == [1]
+    assert list(choose(val, "top", 2, anchors=[0])) == [1, 0]
+
+
+def test_anchors_combine_by_the_largest_excess(train, test_series):
+    det = Auto(members=["zscore", "knn", "pca-window"], window=16, rounds=1).fit(train)
+    assert det.kept() == ["knn", "pca-window"]  # the default anchors, not the first member
+    x = det.scaler_.transform(test_series.values)
+    excesses = [m._excess(m._normalise(m._channel_scores(x, False))) for m in det.members_[1:]]
+    np.testing.assert_allclose(det._channel_scores(x, False), np.maximum(*excesses), atol=1e-6)
+
+
+def test_without_an_anchor_among_the_members_the_first_is_used(train):
+    det = Auto(members=["zscore", "pca"], rounds=1).fit(train)
+    assert det.kept() == ["zscore"]
 
 
 def test_top_combination_averages_the_best_members(train):

@@ -16,15 +16,19 @@ measures every member by self-supervised validation, and uses the one its rule n
    the validation tail, `rounds` times with recorded seeds, and every member is scored on them with
    VUS-PR, as it would detect alone. No label of any scored data is read: the only answers are those
    of the injections.
-5. The rule (`combine`): `anchor` (default) uses the first member, the windowed kNN, and reports the
-   validation of every member beside it; `best` uses the best member on validation; `top` averages the
-   normalised channel scores of the `top_k` best. The default is the anchor because, measured on eleven
-   real datasets (benchmarks/BENCHMARKS.md), choosing by validation on injected anomalies gave a worse
-   member than the kNN more often than a better one, on data it was never tuned on too.
+5. The rule (`combine`): `anchor` (default) uses the `anchors` (the windowed kNN and the windowed PCA)
+   and reports the validation of every member beside them; `best` uses the best member on validation;
+   `top` averages the normalised channel scores of the `top_k` best. The default is the anchors because,
+   measured on eleven real datasets (benchmarks/BENCHMARKS.md), choosing by validation on injected
+   anomalies gave a worse member than the kNN more often than a better one, on data it was never tuned
+   on too.
 
-Auto's channel scores are the chosen member's (or the average), its point score the mean excess of the
-most anomalous quarter of the channels (`point_share`; members are judged with the same point score),
-and the shared contract does the rest:
+With `anchor` or `best`, a channel's score is the largest excess of the chosen members over their own
+thresholds: a channel is as anomalous as the member that finds it most so, in units of that member's
+threshold (the kNN sees shapes, the windowed PCA broken correlations between channels). With `top` it is
+the mean of their normalised scores. Auto's point score is the mean excess of the most anomalous quarter
+of the channels (`point_share`; members are judged with the same point score), and the shared contract
+does the rest:
 normalisation and thresholds, intervals, root-cause channels, reference rows, saving. The saved model
 holds every fitted member (tensors under `member<i>.`, calibration under `calibration<i>.`), weights and
 validation scores; its JSON header holds the window, each member's parameters, fit seconds or reason
@@ -65,14 +69,15 @@ MEMBERS: dict[str, tuple[str, bool]] = {  # name: (detector, windowed GAN traine
     "usad": ("usad", True),
     "anogan": ("anogan", True),
 }
-# knn first: it is the anchor of the default rule (see `AutoConfig.combine`). The GAN members are in the
+# The anchors first, so that a small budget still fits them (see `AutoConfig.combine`). The GAN members are in the
 # catalogue, not in the default: the default rule never uses them, and in the portfolio measured with
 # them (plus egbad, tadgan, ganomaly) they were nine tenths of the fit time (benchmarks/BENCHMARKS.md).
-DEFAULT_MEMBERS = ("knn", "pca", "zscore", "iforest", "seasonal")
+DEFAULT_MEMBERS = ("knn", "pca-window", "pca", "zscore", "iforest", "seasonal")
+DEFAULT_ANCHORS = ("knn", "pca-window")
 WINDOWED = {"knn", "pca-window", "iforest"}  # baselines that take the data's window
 COMBINES = ("anchor", "best", "top")
 WINDOW_RANGE = (8, 100)  # the data's window is clipped to this range
-DEFAULT_WINDOW = 16  # when no channel has a clear period
+DEFAULT_WINDOW = 32  # when no channel has a clear period
 MAX_FEATURES = 512  # window x channels at most, unless the window range's floor needs more
 VAL_BUFFER = 20  # VUS buffer on validation, the same as tsgan's benchmarks use
 CALIBRATION = ("score_center", "score_scale", "thresholds")  # what each member learns on validation
@@ -101,10 +106,10 @@ def data_window(x_train: np.ndarray, longest: int) -> int:
     return max(2, min(int(np.clip(window, lo, hi)), longest))
 
 
-def choose(val_vus: np.ndarray, combine: str, top_k: int) -> np.ndarray:
-    """Indices of the members to use, from their validation VUS-PR (members x rounds)."""
+def choose(val_vus: np.ndarray, combine: str, top_k: int, anchors: list[int]) -> np.ndarray:
+    """Indices of the members to use: the `anchors`' (indices), or by validation VUS-PR (members x rounds)."""
     if combine == "anchor":
-        return np.array([0])
+        return np.array(anchors)
     order = np.argsort(-val_vus.mean(axis=1), kind="stable")  # ties: the member listed first
     return order[:top_k] if combine == "top" else order[:1]
 
@@ -114,9 +119,12 @@ class AutoConfig(DetectorConfig):
     members: list[str] = field(default_factory=lambda: list(DEFAULT_MEMBERS))  # tried in this order
     window: int | None = None  # points per window of the windowed members; None: from the data's period
     budget_seconds: float = 120.0  # training time of the whole portfolio; members past it are skipped
-    # anchor: the first member fitted, whatever validation says (still measured and reported) | best: the
-    # best member on validation | top: the mean of the top_k best on validation
+    # anchor: the anchors, whatever validation says (still measured and reported) | best: the best member
+    # on validation | top: the mean of the top_k best on validation
     combine: str = "anchor"
+    # Members the anchor rule uses, combined by their largest excess; those not among the fitted members
+    # are left out, and with none left the rule uses the first fitted member (the report names them).
+    anchors: list[str] = field(default_factory=lambda: list(DEFAULT_ANCHORS))
     top_k: int = 3
     rounds: int = 3  # injections into the validation tail, each with every anomaly kind once
     injection_size: float = 1.0  # injected anomalies' sizes, times each kind's own (in channel spreads)
@@ -127,8 +135,7 @@ class AutoConfig(DetectorConfig):
 
     def validate(self) -> None:
         super().validate()
-        if isinstance(self.members, str):
-            self.members = [m.strip() for m in self.members.split(",") if m.strip()]
+        self.members, self.anchors = _names(self.members), _names(self.anchors)
         unknown = [m for m in self.members if m not in MEMBERS]
         if unknown or not self.members:
             found = f"unknown auto member {unknown[0]!r}" if unknown else "auto needs at least one member"
@@ -147,6 +154,14 @@ class AutoConfig(DetectorConfig):
         for name in ("top_k", "rounds"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
+def _names(names: list[str] | str) -> list[str]:
+    """Member names: a comma-separated string (as --param gives) split, a list kept as it is (the very
+    object, as scikit-learn's clone checks)."""
+    if isinstance(names, str):
+        return [name.strip() for name in names.split(",") if name.strip()]
+    return names
 
 
 class Auto(Detector):
@@ -251,14 +266,18 @@ class Auto(Detector):
                 raw = member._channel_scores(x_injected, verbose=False)
                 point = member._point(member._excess(member._normalise(raw)))
                 self.val_vus_[i, r] = vus(labels, point, buffer).pr
-        chosen = choose(self.val_vus_, cfg.combine, cfg.top_k)
+        kept = [e["name"] for e in self._kept()]
+        anchors = [i for i, name in enumerate(kept) if name in cfg.anchors] or [0]
+        chosen = choose(self.val_vus_, cfg.combine, cfg.top_k, anchors)
         mean = self.val_vus_.mean(axis=1)
         self.weights_ = np.zeros(len(self.members_), dtype=np.float32)
-        self.weights_[chosen] = 1.0 / len(chosen)
+        # A mean shares the weight out; the largest excess takes each chosen member whole.
+        self.weights_[chosen] = 1.0 / len(chosen) if cfg.combine == "top" else 1.0
         for entry, score, weight in zip(self._kept(), mean, self.weights_, strict=True):
             entry |= {"val_vus_pr": round(float(score), 4), "weight": round(float(weight), 4)}
         self.report_ |= {
             "combine": cfg.combine,
+            "anchors": [kept[i] for i in anchors] if cfg.combine == "anchor" else [],
             "injections": injections,
             "kinds": list(VALIDATION_ANOMALIES),
         }
@@ -272,9 +291,15 @@ class Auto(Detector):
         return [i for i, w in enumerate(self.weights_) if w > 0]
 
     def _combine(self, raw: dict[int, np.ndarray]) -> np.ndarray:
-        """The weighted mean of the used members' normalised channel scores (`raw`: by member index)."""
-        total = sum(self.weights_[i] * self.members_[i]._normalise(raw[i]) for i in self._used())
-        return np.asarray(total, dtype=np.float32)
+        """The used members' channel scores in one (`raw`: by member index): with `top` the weighted
+        mean of their normalised scores, otherwise the largest of their excesses over their thresholds
+        (with one member, its normalised scores shifted by its thresholds: the same ranking and flags)."""
+        used = self._used()
+        if self.config.combine == "top":
+            total = sum(self.weights_[i] * self.members_[i]._normalise(raw[i]) for i in used)
+            return np.asarray(total, dtype=np.float32)
+        excesses = [self.members_[i]._excess(self.members_[i]._normalise(raw[i])) for i in used]
+        return np.maximum.reduce(excesses).astype(np.float32)
 
     def _channel_scores(self, x: np.ndarray, verbose: bool) -> np.ndarray:
         return self._combine({i: self.members_[i]._channel_scores(x, verbose) for i in self._used()})

@@ -208,3 +208,10 @@ def test_unusable_configurations_and_options(quiet):
         OnlineDetector(quiet, threshold="median")
     with pytest.raises(ConfigError, match="window"):
         OnlineDetector(quiet, window=0)
+
+
+def test_a_model_with_drift_thresholds_is_refused_with_what_to_do():
+    # Its thresholds are offsets above a moving median, not levels a stream could compare with.
+    drift = RobustZScore(threshold="drift").fit(np.random.default_rng(0).uniform(-1, 1, size=(2000, 3)))
+    with pytest.raises(ConfigError, match="threshold=drift.*refit with --threshold pot"):
+        OnlineDetector(drift, threshold="static")

@@ -162,6 +162,14 @@ class OnlineDetector:
                 "rows of each series (reference_rows), which a stream does not have: streams calibrate their "
                 "thresholds on each station's first --init-seconds instead; refit with reference_rows=0"
             )
+        if detector._thresholds_move():
+            # Its thresholds are offsets above a moving median: the static thresholds and the warm-up,
+            # which compare with the model's own, would read them as levels.
+            raise ConfigError(
+                f"this {detector.name} model's thresholds follow each series (threshold=drift), which a "
+                "stream does not apply: refit with --threshold pot, and stream with --threshold dspot for "
+                "thresholds that follow each station's level"
+            )
         if threshold not in THRESHOLDS:
             raise ConfigError(f"threshold {threshold!r}: use one of {', '.join(THRESHOLDS)}")
         if hop < 1 or min_frames < 1 or quiet_period < 0 or gap_factor <= 1:

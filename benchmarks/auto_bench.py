@@ -4,11 +4,11 @@
 
 For each dataset, `Auto()` (defaults) is fitted once per distinct training series. Then the same fitted
 portfolio is scored with different weights: each member alone, the label-free rules of `Auto` (`anchor`,
-the default: its anchors, the kNN and the windowed PCA; `best`: the member with the highest validation VUS-PR on injected
-anomalies; `top3`: the mean of the three best), each
-recalibrated on the validation tail exactly as `Auto` does. The oracle row is the member with the best
-mean test VUS-PR on the dataset: it reads test labels and is shown only to tell how close the label-free
-choice gets. Results go to benchmarks/results/auto/<dataset>.json; `--table` prints the markdown table.
+the default: its anchors, the kNN and the windowed PCA; `best`: the member with the highest validation
+VUS-PR on injected anomalies; `top3`: the mean of the three best), each recalibrated on the validation
+tail exactly as `Auto` does. The oracle row is the member with the best mean test VUS-PR on the dataset:
+it reads test labels and is shown only to tell how close the label-free choice gets. Results go to
+benchmarks/results/auto/<dataset>.json; `--table` prints the markdown table.
 """
 
 from __future__ import annotations
@@ -69,7 +69,8 @@ def run(dataset: str, params: dict) -> dict:
             start = time.perf_counter()
             det = Auto(**params).fit(split.train)
             fit_s += time.perf_counter() - start
-            fitted[key] = (det, {name: with_weights(det, rule, split.train) for name, rule in rules(det).items()})
+            variants = {name: with_weights(det, rule, split.train) for name, rule in rules(det).items()}
+            fitted[key] = (det, variants)
         det, variants = fitted[key]
         rows.setdefault("auto default (label-free)", []).append(evaluate_series(det, split.test))
         for name, model in variants.items():

@@ -69,9 +69,9 @@ MEMBERS: dict[str, tuple[str, bool]] = {  # name: (detector, windowed GAN traine
     "usad": ("usad", True),
     "anogan": ("anogan", True),
 }
-# The anchors first, so that a small budget still fits them (see `AutoConfig.combine`). The GAN members are in the
-# catalogue, not in the default: the default rule never uses them, and in the portfolio measured with
-# them (plus egbad, tadgan, ganomaly) they were nine tenths of the fit time (benchmarks/BENCHMARKS.md).
+# The anchors first, so that a small budget still fits them (see `AutoConfig.combine`). The GAN members
+# are in the catalogue, not in the default: the default rule never uses them, and in the portfolio
+# measured with them (egbad, tadgan, ganomaly) they were nine tenths of the fit time (BENCHMARKS.md).
 DEFAULT_MEMBERS = ("knn", "pca-window", "pca", "zscore", "iforest", "seasonal")
 DEFAULT_ANCHORS = ("knn", "pca-window")
 WINDOWED = {"knn", "pca-window", "iforest"}  # baselines that take the data's window

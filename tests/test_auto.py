@@ -73,6 +73,14 @@ def test_anchors_combine_by_the_largest_excess(train, test_series):
     np.testing.assert_allclose(det._channel_scores(x, False), np.maximum(*excesses), atol=1e-6)
 
 
+def test_blocks_scored_together_score_as_each_alone(train, test_series):
+    det = Auto(members=["knn", "pca-window"], window=16, rounds=1).fit(train)
+    x = det.scaler_.transform(test_series.values).astype(np.float32)
+    blocks = np.stack([x[:100], x[100:200], x[300:400]])
+    alone = np.stack([det._channel_scores(block, False) for block in blocks])
+    np.testing.assert_allclose(det._block_scores(blocks), alone, rtol=1e-5, atol=1e-5)
+
+
 def test_without_an_anchor_among_the_members_the_first_is_used(train):
     det = Auto(members=["zscore", "pca"], rounds=1).fit(train)
     assert det.kept() == ["zscore"]

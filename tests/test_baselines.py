@@ -153,6 +153,16 @@ def test_another_seed_other_scores(name, fitted, train):
     )
 
 
+@pytest.mark.parametrize("params", [{"window": 1}, {"window": 7}])
+@pytest.mark.parametrize("name", ["knn", "pca", "zscore"])
+def test_blocks_scored_together_score_as_each_alone(name, params, train):
+    # How a stream scores its stations at once; the kNN's and PCA's windows share one computation.
+    det = make_detector(name, **(params if name != "zscore" else {})).fit(named(train))
+    blocks = np.stack([det.scaler_.transform(sines(40, seed)) for seed in (3, 4, 5)]).astype(np.float32)
+    alone = np.stack([det._channel_scores(block, False) for block in blocks])
+    np.testing.assert_allclose(det._block_scores(blocks), alone, rtol=1e-5, atol=1e-6)
+
+
 def test_iforest_keeps_at_most_max_windows_for_refitting(train):
     det = make_detector("iforest", max_windows=100, max_samples=64).fit(train)
     assert det.train_windows_.shape == (100, 10 * 4)

@@ -40,6 +40,7 @@ from __future__ import annotations
 import copy
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -246,7 +247,7 @@ class Auto(Detector):
             member._calibrate_on_scores(raw[i])
         if selecting:
             self._select(x_val, verbose)
-        return self._combine(raw)
+        return self._combine((i, raw[i]) for i in self._used())
 
     def _select(self, x_val: np.ndarray, verbose: bool) -> None:
         """Validation VUS-PR of every member on `rounds` injections into x_val, and the weights. Each
@@ -290,19 +291,33 @@ class Auto(Detector):
             return list(range(len(self.members_)))
         return [i for i, w in enumerate(self.weights_) if w > 0]
 
-    def _combine(self, raw: dict[int, np.ndarray]) -> np.ndarray:
-        """The used members' channel scores in one (`raw`: by member index): with `top` the weighted
-        mean of their normalised scores, otherwise the largest of their excesses over their thresholds
-        (with one member, its normalised scores shifted by its thresholds: the same ranking and flags)."""
-        used = self._used()
-        if self.config.combine == "top":
-            total = sum(self.weights_[i] * self.members_[i]._normalise(raw[i]) for i in used)
-            return np.asarray(total, dtype=np.float32)
-        excesses = [self.members_[i]._excess(self.members_[i]._normalise(raw[i])) for i in used]
-        return np.maximum.reduce(excesses).astype(np.float32)
+    def _combine(self, raw: Iterable[tuple[int, np.ndarray]]) -> np.ndarray:
+        """The used members' channel scores in one (`raw`: (member index, raw scores) pairs, taken one at
+        a time so that a long series holds one member's scores beside the running result): with `top`
+        the weighted mean of their normalised scores, otherwise the largest of their excesses over
+        their thresholds (with one member, its normalised scores shifted by its thresholds: the same
+        ranking and flags)."""
+        total = None
+        for i, scores in raw:
+            member = self.members_[i]
+            if self.config.combine == "top":
+                part = self.weights_[i] * member._normalise(scores)
+            else:
+                part = member._excess(member._normalise(scores))
+            del scores  # the member's raw scores are no longer needed
+            if total is None:
+                total = part
+            elif self.config.combine == "top":
+                np.add(total, part, out=total)
+            else:
+                np.maximum(total, part, out=total)
+        return np.asarray(total, dtype=np.float32)
 
     def _channel_scores(self, x: np.ndarray, verbose: bool) -> np.ndarray:
-        return self._combine({i: self.members_[i]._channel_scores(x, verbose) for i in self._used()})
+        return self._combine((i, self.members_[i]._channel_scores(x, verbose)) for i in self._used())
+
+    def _block_scores(self, blocks: np.ndarray) -> np.ndarray:
+        return self._combine((i, self.members_[i]._block_scores(blocks)) for i in self._used())
 
     # --- saving --------------------------------------------------------------------------------------
 

@@ -156,6 +156,12 @@ class Detector:
         """Raw anomaly scores (T, C_active) of scaled values x (T, C_active); higher = more anomalous."""
         raise NotImplementedError
 
+    def _block_scores(self, blocks: np.ndarray) -> np.ndarray:
+        """Raw scores (N, L, C_active) of N blocks of scaled values (N, L, C_active), each scored as if
+        alone: how a stream scores its stations' latest rows. Detectors that can score many blocks in
+        one computation (the windowed kNN and PCA) do so; the others score them one by one."""
+        return np.stack([self._channel_scores(block, False) for block in blocks])
+
     def _calibrate(self, x_val: np.ndarray, verbose: bool) -> np.ndarray:
         """Learn whatever the scores need from validation data; return the raw validation scores."""
         return self._channel_scores(x_val, verbose)

@@ -31,8 +31,9 @@ from tsgan.windows import WindowFold, sliding_windows, spread, window_starts
 
 MAX_PERIOD = 10_000
 """Longest seasonal period looked for by `estimate_period`."""
-SCORE_BLOCK = 65_536
-"""Windows scored at a time by PCA: bounds its memory on a long series."""
+SCORE_VALUES = 1 << 21
+"""Values (windows x window x channels) PCA projects at a time: bounds its float64 temporaries on a long
+series to tens of megabytes, whatever its window."""
 
 
 # --- shared helpers --------------------------------------------------------------------------------
@@ -50,6 +51,22 @@ def _flat_windows(x: np.ndarray, window: int, stride: int) -> tuple[np.ndarray, 
     starts = window_starts(len(x), window, stride)
     windows = sliding_windows(torch.from_numpy(x), window, stride).numpy()
     return starts, windows.reshape(len(starts), -1)
+
+
+def _block_windows(blocks: np.ndarray, window: int) -> tuple[np.ndarray, torch.Tensor]:
+    """Start indices and a view (N_windows, window, N, C) of the windows of N blocks (N, L, C) at
+    stride 1: row t of the (L, N x C) view holds step t of every block, so one unfold covers them all
+    (a single series is one block: no copy)."""
+    n, length, channels = blocks.shape
+    by_step = np.ascontiguousarray(blocks.transpose(1, 0, 2)).reshape(length, n * channels)
+    windows = sliding_windows(torch.from_numpy(by_step), window, 1)
+    return window_starts(length, window, 1), windows.reshape(len(windows), window, n, channels)
+
+
+def _batch_rows(windows: torch.Tensor) -> torch.Tensor:
+    """Windows (B, window, N, C) of N blocks as flat rows (B x N, window x C), window-major."""
+    b, window, n, channels = windows.shape
+    return windows.permute(0, 2, 1, 3).reshape(b * n, window * channels)
 
 
 def _kept_windows(x: np.ndarray, window: int, stride: int, most: int, seed: int) -> np.ndarray:
@@ -190,18 +207,23 @@ class PCAReconstruction(Detector):
         return min(enough, n_features - 1)
 
     def _channel_scores(self, x: np.ndarray, verbose: bool) -> np.ndarray:
+        return self._block_scores(x[None])[0]
+
+    def _block_scores(self, blocks: np.ndarray) -> np.ndarray:
         window = self.config.window
-        starts = window_starts(len(x), window, 1)
-        windows = sliding_windows(torch.from_numpy(x), window, 1)
+        n, length, channels = blocks.shape
+        starts, windows = _block_windows(blocks, window)
         components = self.components_.astype(np.float64)
-        folded = WindowFold(starts, window, len(x))
-        # In blocks of windows, so that the float64 residuals of a long series never exist all at once.
-        for first in range(0, len(starts), SCORE_BLOCK):
-            block = windows[first : first + SCORE_BLOCK]
-            centred = block.reshape(len(block), -1).numpy().astype(np.float64) - self.mean_
+        folded = WindowFold(starts, window, length)
+        # In batches of windows, so that the float64 residuals of a long series never exist all at once.
+        per_batch = max(1, SCORE_VALUES // (n * window * channels))
+        for first in range(0, len(starts), per_batch):
+            batch = windows[first : first + per_batch]
+            centred = _batch_rows(batch).numpy().astype(np.float64) - self.mean_
             residual = centred - (centred @ components.T) @ components
-            folded.add((residual**2).reshape(len(block), window, -1))
-        return folded.result()
+            # (B x N, window x C) back to (B, window, N, C): each step of each block's windows
+            folded.add((residual**2).reshape(len(batch), n, window, channels).transpose(0, 2, 1, 3))
+        return folded.result().transpose(1, 0, 2)  # (L, N, C) -> (N, L, C)
 
     def _state(self) -> dict[str, torch.Tensor]:
         return {"mean": torch.from_numpy(self.mean_), "components": torch.from_numpy(self.components_)}
@@ -320,25 +342,28 @@ class WindowKNN(Detector):
         self.train_windows_ = _kept_windows(x_train, cfg.window, 1, cfg.max_windows, cfg.seed)
 
     def _channel_scores(self, x: np.ndarray, verbose: bool) -> np.ndarray:
+        return self._block_scores(x[None])[0]
+
+    def _block_scores(self, blocks: np.ndarray) -> np.ndarray:
         cfg = self.config
-        starts = window_starts(len(x), cfg.window, 1)
+        n, length, channels = blocks.shape
         # A view of the windows; each batch is flattened (copied) on its own, so memory stays bounded
         # by the batch however long the series is.
-        windows = sliding_windows(torch.from_numpy(x), cfg.window, 1)
+        starts, windows = _block_windows(blocks, cfg.window)
         reference = torch.from_numpy(self.train_windows_)
         k = min(cfg.k, len(reference))
         # Written in place batch by batch: small results kept between the batches' large temporaries
         # fragment the heap, which on a million-row series cost gigabytes of resident memory.
-        scores = torch.empty((len(starts), x.shape[1]))
-        for first in range(0, len(starts), cfg.score_batch):
-            flat = windows[first : first + cfg.score_batch].reshape(-1, cfg.window * x.shape[1])
+        scores = torch.empty((len(starts), n, channels))
+        per_batch = max(1, cfg.score_batch // n)
+        for first in range(0, len(starts), per_batch):
+            flat = _batch_rows(windows[first : first + per_batch])
             nearest = torch.cdist(flat, reference).topk(k, largest=False).indices  # (B, k)
             gaps = reference[nearest].sub_(flat[:, None, :]).square_()  # (B, k, window * C)
-            scores[first : first + len(flat)] = (
-                gaps.reshape(len(flat), k, cfg.window, -1).sum(dim=2).mean(dim=1)
-            )
-        # (N, C), each window's score spread evenly over its steps
-        return spread(scores.numpy() / cfg.window, starts, cfg.window, len(x))
+            per_window = gaps.reshape(len(flat), k, cfg.window, channels).sum(dim=2).mean(dim=1)
+            scores[first : first + len(flat) // n] = per_window.reshape(-1, n, channels)
+        # (N_windows, N, C), each window's score spread evenly over its steps
+        return spread(scores.numpy() / cfg.window, starts, cfg.window, length).transpose(1, 0, 2)
 
     def _state(self) -> dict[str, torch.Tensor]:
         return {"train_windows": torch.from_numpy(self.train_windows_)}

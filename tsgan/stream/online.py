@@ -3,8 +3,10 @@
 Per station (PMU) the detector keeps a ring buffer of scaled rows. Once `window` rows have arrived since
 the start or the last gap, and then every `hop` new rows, it scores the last max(window, new) rows with
 the detector's own `_channel_scores` and keeps the scores of the new rows only, so every row is scored
-exactly once, with `window` rows of context. Stations that are due together are scored in one call when
-the detector scores stacked blocks exactly as it scores each alone (checked once at start).
+exactly once, with `window` rows of context. Stations that are due together are scored in one call: their
+blocks laid end to end when the detector scores them so exactly as it scores each alone (checked once at
+start), else as a batch of blocks (`Detector._block_scores`; the windowed kNN and PCA, and auto with them,
+share one distance or projection computation among the stations).
 
 Scores are the detector's normalised channel scores. Each station's per-channel thresholds start as the
 detector's validation-calibrated ones and become streaming POT thresholds (SPOT or DSPOT,
@@ -349,21 +351,24 @@ class OnlineDetector:
     def _score(self, states: list[_Station]) -> None:
         t0 = time.perf_counter()
         det = self.detector
-        if self._stackable:  # one block length, a multiple of the window, for every station that has it
-            length = self.window * -(-max(s.unscored for s in states) // self.window)
-            groups = [(length, [s for s in states if s.n >= length])]
-            groups += [(max(self.window, s.unscored), [s]) for s in states if s.n < length]
+        # One block length for every station that has it (at least a window; for a detector whose blocks
+        # can be laid end to end, a multiple of it), so that their blocks are scored in one call.
+        longest = max(s.unscored for s in states)
+        if self._stackable:
+            length = self.window * -(-longest // self.window)
         else:
-            groups = [(max(self.window, s.unscored), [s]) for s in states]
+            length = max(self.window, longest)
+        groups = [(length, [s for s in states if s.n >= length])]
+        groups += [(max(self.window, s.unscored), [s]) for s in states if s.n < length]
         norm: dict[Station, np.ndarray] = {}
         for length, group in groups:
             if not group:
                 continue
-            blocks = [s.buf[s.n - length : s.n] for s in group]
-            if len(group) > 1:
-                scores = det._channel_scores(np.concatenate(blocks), False).reshape(len(group), length, -1)
+            blocks = np.stack([s.buf[s.n - length : s.n] for s in group])
+            if self._stackable:
+                scores = det._channel_scores(np.concatenate(blocks), False).reshape(blocks.shape)
             else:
-                scores = [det._channel_scores(blocks[0], False)]
+                scores = det._block_scores(blocks)
             self.counts["model_calls"] += 1
             for state, score in zip(group, scores, strict=True):
                 norm[state.station] = det._normalise(score[length - state.unscored :])

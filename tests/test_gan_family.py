@@ -16,7 +16,7 @@ from tsgan.detectors.esad import keep_intervals
 from tsgan.detectors.tadgan import _centred, covering_values, dtw_errors, kde_mode, local_threshold_excess
 from tsgan.errors import ConfigError, TsganWarning
 from tsgan.nn.conv import ConvCritic, ConvDecoder, ConvEncoder, LatentCritic, PairCritic
-from tsgan.nn.training import critic_loss, set_training, spread
+from tsgan.nn.training import critic_loss, set_training, to_channels
 from tsgan.objectives import OBJECTIVES, get_objective
 from tsgan.series import Series
 from tsgan.windows import fold, sliding_windows, window_starts
@@ -86,12 +86,12 @@ def test_joint_critic_penalty_interpolates_the_pair():
     assert torch.isclose(critic_loss(wgan, critic, real, fake, 1.0), gap + expected, atol=1e-5)
 
 
-def test_spread_gives_window_scores_to_channels_by_residual_share():
+def test_to_channels_gives_window_scores_to_channels_by_residual_share():
     residual = torch.tensor([[[1.0, 1.0, 4.0], [0.0, 3.0, 0.0]]])
-    shared = spread(torch.tensor([2.0]), residual, "share")
+    shared = to_channels(torch.tensor([2.0]), residual, "share")
     assert torch.allclose(shared.mean(dim=-1), torch.full((1, 2), 2.0))
     assert shared[0, 0].argmax() == 2 and shared[0, 1, 1] == 6.0
-    assert torch.equal(spread(torch.tensor([2.0]), residual, "broadcast"), torch.full((1, 2, 3), 2.0))
+    assert torch.equal(to_channels(torch.tensor([2.0]), residual, "broadcast"), torch.full((1, 2, 3), 2.0))
 
 
 def test_dtw_matches_the_textbook_recursion():

@@ -49,7 +49,7 @@ from tsgan.nn.training import (
     adam,
     critic_loss,
     encoder_generator_loss,
-    spread,
+    to_channels,
 )
 from tsgan.objectives import get_objective
 
@@ -172,4 +172,4 @@ class ALAD(WindowedGAN, Detector):
         encoder, generator, d_xx = self._scoring_networks()
         recon = generator(encoder(x))
         fm = (d_xx.features(x, x) - d_xx.features(x, recon)).abs().mean(dim=1)
-        return {"fm": spread(fm, x - recon, self.config.attribution)}
+        return {"fm": to_channels(fm, x - recon, self.config.attribution)}

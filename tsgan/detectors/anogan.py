@@ -27,7 +27,7 @@ import torch
 from tsgan.detectors.base import Detector, DetectorConfig
 from tsgan.errors import ConfigError
 from tsgan.nn.conv import ConvCritic, ConvDecoder
-from tsgan.nn.training import Phase, WindowedGAN, WindowedParams, adam, critic_loss, spread
+from tsgan.nn.training import Phase, WindowedGAN, WindowedParams, adam, critic_loss, to_channels
 from tsgan.objectives import get_objective
 from tsgan.scoring import invert
 
@@ -115,5 +115,5 @@ class AnoGAN(WindowedGAN, Detector):
             fm = (self.discriminator_.features(x) - self.discriminator_.features(recon)).abs().mean(dim=1)
             return {
                 "residual": residual.abs(),
-                "discrimination": spread(fm, residual, self.config.attribution),
+                "discrimination": to_channels(fm, residual, self.config.attribution),
             }

@@ -36,7 +36,7 @@ from tsgan.nn.training import (
     adam,
     critic_loss,
     encoder_generator_loss,
-    spread,
+    to_channels,
 )
 from tsgan.objectives import get_objective
 
@@ -109,4 +109,5 @@ class EGBAD(WindowedGAN, Detector):
         recon = self.generator_(z)
         residual = x - recon
         fm = (d.features(x, z) - d.features(recon, z)).abs().mean(dim=1)
-        return {"residual": residual.abs(), "discrimination": spread(fm, residual, self.config.attribution)}
+        discrimination = to_channels(fm, residual, self.config.attribution)
+        return {"residual": residual.abs(), "discrimination": discrimination}

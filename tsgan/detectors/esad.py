@@ -49,7 +49,7 @@ from tsgan.nn.training import (
     adam,
     critic_loss,
     feature_matching,
-    spread,
+    to_channels,
 )
 from tsgan.objectives import get_objective
 from tsgan.windows import sliding_windows
@@ -219,5 +219,5 @@ class ESAD(WindowedGAN, Detector):
     def _window_outputs(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         _, x_hat, z_hat = self._forward(x)
         residual = x - x_hat
-        latent = spread(z_hat.norm(dim=1), residual, self.config.attribution)
+        latent = to_channels(z_hat.norm(dim=1), residual, self.config.attribution)
         return {"residual": residual.pow(2), "latent": latent}

@@ -29,7 +29,7 @@ from tsgan.nn.training import (
     adam,
     critic_loss,
     feature_matching,
-    spread,
+    to_channels,
 )
 from tsgan.objectives import get_objective
 
@@ -99,4 +99,4 @@ class GANomaly(WindowedGAN, Detector):
     def _window_outputs(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         z, x_hat, z_hat = self._forward(x)
         latent = (z - z_hat).pow(2).mean(dim=1)
-        return {"latent": spread(latent, x - x_hat, self.config.attribution)}
+        return {"latent": to_channels(latent, x - x_hat, self.config.attribution)}

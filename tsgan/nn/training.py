@@ -169,7 +169,7 @@ def feature_matching(critic, real, fake, p: int = 2) -> torch.Tensor:
     return (critic.features(*real_t) - critic.features(*fake_t)).abs().pow(p).mean()
 
 
-def spread(window_score: torch.Tensor, residual: torch.Tensor, how: str) -> torch.Tensor:
+def to_channels(window_score: torch.Tensor, residual: torch.Tensor, how: str) -> torch.Tensor:
     """A non-negative window-level score (B,) given to every step and channel (B, W, C): times each
     channel's share of the step's absolute residual (`share`, shares averaging 1), or as is."""
     score = window_score.reshape(-1, 1, 1)

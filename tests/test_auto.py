@@ -68,6 +68,8 @@ def test_rules_choose_from_validation_except_the_anchor():
 def test_anchors_combine_by_the_largest_excess(train, test_series):
     det = Auto(members=["zscore", "knn", "pca-window"], window=16, rounds=1).fit(train)
     assert det.kept() == ["knn", "pca-window"]  # the default anchors, not the first member
+    assert det.report_["anchors"] == ["knn", "pca-window"]
+    assert "combine anchor (knn, pca-window)" in det.describe()
     x = det.scaler_.transform(test_series.values)
     excesses = [m._excess(m._normalise(m._channel_scores(x, False))) for m in det.members_[1:]]
     np.testing.assert_allclose(det._channel_scores(x, False), np.maximum(*excesses), atol=1e-6)
@@ -156,6 +158,7 @@ def test_reference_rows_recalibrate_a_copy_only(train, test_series):
         ({"budget_seconds": 0}, "budget_seconds must be > 0, got 0"),
         ({"members": ["pca", "nope"]}, "unknown auto member 'nope'"),
         ({"members": []}, "auto needs at least one member"),
+        ({"anchors": "knn,nope"}, "unknown auto member 'nope'"),
         ({"combine": "vote"}, "unknown combine 'vote'"),
         ({"epochs": 3}, "auto has no parameter epochs"),
     ],

@@ -137,7 +137,7 @@ class AutoConfig(DetectorConfig):
     def validate(self) -> None:
         super().validate()
         self.members, self.anchors = _names(self.members), _names(self.anchors)
-        unknown = [m for m in self.members if m not in MEMBERS]
+        unknown = [m for m in [*self.members, *self.anchors] if m not in MEMBERS]
         if unknown or not self.members:
             found = f"unknown auto member {unknown[0]!r}" if unknown else "auto needs at least one member"
             raise ConfigError(f"{found}: expected names from {', '.join(MEMBERS)}")
@@ -360,8 +360,9 @@ class Auto(Detector):
 
 def describe(report: dict) -> str:
     """The members of a fitted auto detector, one line each: what `tsgan fit` prints."""
+    anchors = f" ({', '.join(report['anchors'])})" if report.get("anchors") else ""
     lines = [
-        f"auto: window {report['window']}, combine {report.get('combine', 'best')}, "
+        f"auto: window {report['window']}, combine {report.get('combine', 'best')}{anchors}, "
         f"budget {report['budget_seconds']:g} s; validation on injected {', '.join(report.get('kinds', []))}"
     ]
     for e in report["members"]:

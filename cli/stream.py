@@ -316,9 +316,8 @@ def _validation_scores(det, path: Path):
     `fit` calibrated on."""
     from tsgan.io import read_series
 
-    series = det._check_channels(read_series(path))
-    tail = series.values[-max(int(len(series) * det.config.val_fraction), det.min_length()) :]
-    return det._normalise(det._channel_scores(det.scaler_.transform(tail), False))
+    series = read_series(path)
+    return det.normalised_scores(series, tail=int(len(series) * det.config.val_fraction))
 
 
 def _summary_line(summary: dict) -> str:

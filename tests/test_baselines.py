@@ -212,3 +212,14 @@ def test_parameters_that_do_not_fit_the_data_are_config_errors(train):
         make_detector("pca", n_components=5).fit(train)
     with pytest.raises(ConfigError, match="period=400 needs two periods"):
         make_detector("seasonal", period=400).fit(train)
+
+
+def test_normalised_scores_are_the_scores_before_thresholds(fitted, train):
+    det = fitted["pca"]
+    test = named(sines(300, seed=9))
+    whole = det.normalised_scores(test)
+    excess = det.score(test).channel  # the same scores less each channel's threshold
+    np.testing.assert_allclose(whole - det.thresholds_, excess, atol=1e-5)
+    assert det.normalised_scores(test, tail=50).shape == (50, 4)
+    with pytest.raises(tsgan.InputError, match="no channel|missing"):
+        det.normalised_scores(Series(sines(300)[:, :3], CHANNELS[:3]))

@@ -237,6 +237,14 @@ class Detector:
         # points are judged against the training regime, not against nothing.
         self.score_history_ = val[-cfg.depth :]
 
+    def normalised_scores(self, data, tail: int | None = None) -> np.ndarray:
+        """Channel scores (T, active channels) before any threshold, in each channel's validation units
+        (0 at its validation median, 1 per robust spread): what a stream's thresholds are fitted on.
+        With `tail`, only the last `tail` rows are scored (at least one window)."""
+        series = self._scorable(data)
+        values = series.values[-max(tail, self.min_length()) :] if tail is not None else series.values
+        return self._normalise(self._channel_scores(self.scaler_.transform(values), False))
+
     def score(self, data, verbose: bool = False) -> Scores:
         series = self._scorable(data)
         return self._for_series(series, verbose)._score_series(series, verbose)

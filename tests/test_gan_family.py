@@ -13,13 +13,13 @@ from scipy.stats import gaussian_kde
 import tsgan
 from tsgan.detectors import make_detector
 from tsgan.detectors.esad import keep_intervals
-from tsgan.detectors.tadgan import _centred, covering_values, dtw_errors, kde_mode, local_threshold_excess
+from tsgan.detectors.tadgan import _centred, dtw_errors, kde_mode, local_threshold_excess
 from tsgan.errors import ConfigError, TsganWarning
 from tsgan.nn.conv import ConvCritic, ConvDecoder, ConvEncoder, LatentCritic, PairCritic
 from tsgan.nn.training import critic_loss, set_training, to_channels
 from tsgan.objectives import OBJECTIVES, get_objective
 from tsgan.series import Series
-from tsgan.windows import fold, sliding_windows, window_starts
+from tsgan.windows import covering_table, fold, sliding_windows, window_starts
 
 TINY = dict(window=8, stride=2, score_stride=2, hidden=8, latent_dim=3, layers=2, epochs=2, batch_size=32)
 EXTRA = {
@@ -118,7 +118,7 @@ def test_critic_kde_mode_matches_scipy_over_the_covering_windows():
     rng = np.random.default_rng(0)
     starts = window_starts(40, 8, 3)
     values = rng.normal(size=len(starts))
-    table = covering_values(values, starts, 40, 8)
+    table = covering_table(np.broadcast_to(values[:, None], (len(starts), 8)), starts, 40)
     spread_out = np.broadcast_to(values[:, None, None], (len(starts), 8, 1)).copy()
     assert np.allclose(np.nanmedian(table, axis=1), fold(spread_out, starts, 40, "median")[:, 0])
     want = []

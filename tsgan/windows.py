@@ -54,21 +54,26 @@ def fold(window_values: np.ndarray, starts: np.ndarray, n_points: int, how: str 
 
 
 def _gathered(window_values: np.ndarray, starts: np.ndarray, n_points: int, how: str) -> np.ndarray:
-    """The median or max fold: the covering values of each point laid side by side (points x max
-    coverage, padded with NaN), then reduced."""
-    n_windows, window = window_values.shape[:2]
-    tail = window_values.shape[2:]
-    index = (starts[:, None] + np.arange(window)[None, :]).ravel()  # point of every (window, step)
-    flat = window_values.reshape(n_windows * window, *tail)
-    order = np.argsort(index, kind="stable")
-    sorted_index = index[order]
-    count = np.bincount(sorted_index, minlength=n_points)
-    first = np.concatenate([[0], np.cumsum(count)[:-1]])
-    rank = np.arange(len(sorted_index)) - first[sorted_index]
-    table = np.full((n_points, count.max(), *tail), np.nan, dtype=np.float32)
-    table[sorted_index, rank] = flat[order]
+    """The median or max fold: the reduction of each point's covering values (`covering_table`)."""
     reduce = np.nanmedian if how == "median" else np.nanmax
-    return reduce(table, axis=1).astype(np.float32)
+    return reduce(covering_table(window_values, starts, n_points), axis=1).astype(np.float32)
+
+
+def covering_table(window_values: np.ndarray, starts: np.ndarray, n_points: int) -> np.ndarray:
+    """The values of the windows covering each point, side by side: (n_points, most windows covering a
+    point, ...) from per-step values (N, window, ...) of the windows at `starts` (sorted), in window
+    order, padded with NaN. Built by index arithmetic on the starts, so it needs no sort and only the
+    table's own size in indices (a per-window value repeated over its steps can be a broadcast view)."""
+    window = window_values.shape[1]
+    points = np.arange(n_points)
+    first = np.searchsorted(starts, points - window + 1)  # the first window that covers each point
+    count = np.searchsorted(starts, points, side="right") - first
+    rank = np.arange(count.max())
+    index = np.minimum(first[:, None] + rank, len(starts) - 1)  # (T, k): the windows, clamped past the last
+    step = np.clip(points[:, None] - starts[index], 0, window - 1)  # each point's step within them
+    table = window_values[index, step].astype(np.result_type(window_values.dtype, np.float32))
+    table[rank >= count[:, None]] = np.nan
+    return table
 
 
 def spread(window_values: np.ndarray, starts: np.ndarray, window: int, n_points: int) -> np.ndarray:

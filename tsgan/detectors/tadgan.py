@@ -87,7 +87,7 @@ from tsgan.errors import ConfigError
 from tsgan.nn.conv import ConvCritic, ConvDecoder, ConvEncoder, LatentCritic
 from tsgan.nn.training import Phase, WindowedGAN, WindowedParams, adam, critic_loss
 from tsgan.objectives import get_objective
-from tsgan.windows import covering_stride, sliding_windows, window_starts
+from tsgan.windows import covering_stride, covering_table, sliding_windows, window_starts
 
 ERRORS = ("point", "area", "dtw")
 COMBINES = ("mult", "sum", "rec", "critic")
@@ -180,16 +180,6 @@ def dtw_errors(x: np.ndarray, x_hat: np.ndarray, width: int, band: int = 0) -> n
             cur[j] = (a[..., i - 1] - b[..., j - 1]) ** 2 + step
         prev = cur
     return np.sqrt(prev[n]).astype(np.float32)
-
-
-def covering_values(values: np.ndarray, starts: np.ndarray, n_points: int, window: int) -> np.ndarray:
-    """The values (N,) of the windows starting at `starts` (sorted) laid out per point they cover:
-    (n_points, most windows covering a point), padded with NaN."""
-    points = np.arange(n_points)
-    first = np.searchsorted(starts, points - window + 1)
-    count = np.searchsorted(starts, points, side="right") - first
-    index = first[:, None] + np.arange(count.max())
-    return np.where(index < (first + count)[:, None], values[np.minimum(index, len(values) - 1)], np.nan)
 
 
 def kde_mode(table: np.ndarray, chunk: int = 2048) -> np.ndarray:
@@ -326,7 +316,10 @@ class TadGAN(WindowedGAN, Detector):
         starts = window_starts(len(x), cfg.window, stride)
         windows = sliding_windows(torch.from_numpy(x), cfg.window, stride)
         values = torch.cat([self.critic_x_(w.to(self.device)).cpu() for w in windows.split(cfg.score_batch)])
-        table = covering_values(values.double().numpy(), starts, len(x), cfg.window)
+        per_window = values.double().numpy()  # one value per window, the same at each of its steps
+        table = covering_table(
+            np.broadcast_to(per_window[:, None], (len(starts), cfg.window)), starts, len(x)
+        )
         reduced = kde_mode(table) if cfg.critic_fold == "kde" else np.nanmedian(table, axis=1)
         return reduced[:, None].astype(np.float32)
 

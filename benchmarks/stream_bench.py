@@ -68,8 +68,7 @@ def fitted(detector: str, model: str | None):
         name, params = DETECTORS[detector]
         det = make_detector(name, **params).fit(train)
         print(f"fitted {name} {params} in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-    tail = det.scaler_.transform(train.select(det.channels_).values[-len(train) // 5 :])
-    return det, det._normalise(det._channel_scores(tail, False))
+    return det, det.normalised_scores(train, tail=len(train) // 5)
 
 
 def serve(pmus: int, seconds: float, seed: int, events: int, truth: Path | None = None):

@@ -21,8 +21,7 @@ def pca() -> tuple[PCAReconstruction, np.ndarray]:
     """PCA fitted on 10 minutes of a normal PMU, and its normalised validation scores."""
     train = make_pmu(600.0, events=False, seed=100).select(MAGNITUDES)
     det = PCAReconstruction().fit(train)
-    tail = det.scaler_.transform(train.values[-len(train) // 5 :])
-    return det, det._normalise(det._channel_scores(tail, False))
+    return det, det.normalised_scores(train, tail=len(train) // 5)
 
 
 @pytest.fixture(scope="module")

@@ -71,7 +71,7 @@ def covering_table(window_values: np.ndarray, starts: np.ndarray, n_points: int)
     rank = np.arange(count.max())
     index = np.minimum(first[:, None] + rank, len(starts) - 1)  # (T, k): the windows, clamped past the last
     step = np.clip(points[:, None] - starts[index], 0, window - 1)  # each point's step within them
-    table = window_values[index, step].astype(np.result_type(window_values.dtype, np.float32))
+    table = window_values[index, step].astype(np.result_type(window_values.dtype, np.float32), copy=False)
     table[rank >= count[:, None]] = np.nan
     return table
 

@@ -297,20 +297,17 @@ class Auto(Detector):
         the weighted mean of their normalised scores, otherwise the largest of their excesses over
         their thresholds (with one member, its normalised scores shifted by its thresholds: the same
         ranking and flags)."""
+        mean = self.config.combine == "top"
         total = None
         for i, scores in raw:
             member = self.members_[i]
-            if self.config.combine == "top":
-                part = self.weights_[i] * member._normalise(scores)
-            else:
-                part = member._excess(member._normalise(scores))
+            normalised = member._normalise(scores)
             del scores  # the member's raw scores are no longer needed
+            part = self.weights_[i] * normalised if mean else member._excess(normalised)
             if total is None:
                 total = part
-            elif self.config.combine == "top":
-                np.add(total, part, out=total)
             else:
-                np.maximum(total, part, out=total)
+                (np.add if mean else np.maximum)(total, part, out=total)
         return np.asarray(total, dtype=np.float32)
 
     def _channel_scores(self, x: np.ndarray, verbose: bool) -> np.ndarray:

@@ -366,7 +366,8 @@ class OnlineDetector:
                 continue
             blocks = np.stack([s.buf[s.n - length : s.n] for s in group])
             if self._stackable:
-                scores = det._channel_scores(np.concatenate(blocks), False).reshape(blocks.shape)
+                end_to_end = blocks.reshape(-1, blocks.shape[-1])  # a view of the stacked blocks
+                scores = det._channel_scores(end_to_end, False).reshape(blocks.shape)
             else:
                 scores = det._block_scores(blocks)
             self.counts["model_calls"] += 1

@@ -174,3 +174,23 @@ def test_max_flagged_caps_the_share_of_a_shifted_series_that_is_flagged(periodic
     assert normal.scores.threshold_offset == 0.0
     with pytest.raises(ConfigError, match="max_flagged must be in"):
         make_detector("zscore", max_flagged=1.0)
+
+
+def test_series_floor_lifts_the_thresholds_of_a_series_noisier_than_validation(periodic_train):
+    rng = np.random.default_rng(3)
+    values = periodic(600, seed=4).values
+    values = values + rng.normal(0.0, 3.0 * values.std(axis=0), values.shape)  # noisier than validation
+    values[300:310, 0] += 40.0
+    noisy = Series(values.astype(np.float32), periodic_train.channels)
+    plain = make_detector("zscore").fit(periodic_train).detect(noisy)
+    floored = make_detector("zscore", series_floor=3.0).fit(periodic_train).detect(noisy)
+    assert plain.flags.mean() > 0.3 and plain.scores.threshold_offset == 0.0
+    assert floored.scores.threshold_offset > 0 and floored.flags[300:310].all()
+    assert floored.flags.mean() < 0.1
+    assert np.allclose(floored.thresholds, plain.thresholds + floored.scores.threshold_offset)
+    # a series like the training data keeps its clean bill: nothing flagged with or without the floor
+    for floor in (None, 3.0):
+        normal = make_detector("zscore", series_floor=floor).fit(periodic_train).detect(periodic(600, seed=5))
+        assert not normal.flags.any()
+    with pytest.raises(ConfigError, match="series_floor must be >= 0"):
+        make_detector("zscore", series_floor=-1.0)

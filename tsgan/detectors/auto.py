@@ -130,6 +130,9 @@ class AutoConfig(DetectorConfig):
     rounds: int = 3  # injections into the validation tail, each with every anomaly kind once
     injection_size: float = 1.0  # injected anomalies' sizes, times each kind's own (in channel spreads)
     max_flagged: float | None = 0.5  # the default's cap on the share of a series flagged (see base)
+    # A flagged point stands 3 spreads above its series' bulk of scores (see base): measured on eleven
+    # real datasets it lifted the deployable F1 on SMD, NAB and SKAB and lowered it nowhere.
+    series_floor: float | None = 3.0
     # The point score is the mean excess of the most anomalous quarter of the channels (see base): on
     # the development datasets it ranked SMD's many-channel anomalies better and left SKAB, NAB as they were.
     point_share: float | None = 0.25

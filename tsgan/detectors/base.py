@@ -15,7 +15,8 @@ Scores are reported as the excess over the threshold in force for that channel a
 of that channel's robust spread on validation data. The point score is the largest channel score (a
 point is flagged exactly when at least one channel is) or, with `point_share`, the mean of that share of
 the most anomalous channels; channels are flagged where they are over their threshold at flagged points.
-`max_flagged` caps the share of a series that is flagged by raising every threshold by one offset.
+`max_flagged` caps the share of a series that is flagged, and `series_floor` asks a flagged point to stand
+out of the series' own bulk of scores: each raises every threshold of that series by one offset.
 The threshold is fixed (pot, quantile, ksigma: calibrated on validation scores) or, with "drift", moves
 along the scored series: the median of the channel's `depth` previous scores plus an offset calibrated on
 validation, so a series that sits in another regime than the training data is judged against its own
@@ -66,6 +67,11 @@ class DetectorConfig:
     # together until only that share is (anomalies are the minority of any series; a larger share means
     # the series sits in another regime than the training data). None: no cap.
     max_flagged: float | None = None
+    # A flagged point stands at least this many robust spreads above the median point score of its own
+    # series, the spread measured on the points below the median (anomalies, a minority, cannot widen
+    # it): where the validation thresholds sit lower, as on a series noisier than the validation tail,
+    # the series' thresholds rise together to it. None: the validation thresholds alone.
+    series_floor: float | None = None
     # The point score: the mean excess of this share of the channels, the most anomalous ones at that
     # point (an anomaly that moves many channels a little ranks above one channel's noise); None: the
     # largest channel excess alone, so a point is flagged exactly when one channel is.
@@ -81,6 +87,8 @@ class DetectorConfig:
             raise ConfigError(f"val_fraction must be in [0.05, 0.5], got {self.val_fraction}")
         if self.max_flagged is not None and not 0.0 < self.max_flagged < 1.0:
             raise ConfigError(f"max_flagged must be in (0, 1) or None (no cap), got {self.max_flagged}")
+        if self.series_floor is not None and not self.series_floor >= 0.0:
+            raise ConfigError(f"series_floor must be >= 0 or None (no floor), got {self.series_floor}")
         if self.point_share is not None and not 0.0 < self.point_share <= 1.0:
             raise ConfigError(
                 f"point_share must be in (0, 1] or None (the largest channel), got {self.point_share}"
@@ -105,7 +113,7 @@ class Scores:
     channel: np.ndarray  # (T, C); channels excluded from scoring hold -inf
     channels: list[str]
     timestamps: np.ndarray | None = None
-    threshold_offset: float = 0.0  # how far this series' thresholds were raised by max_flagged
+    threshold_offset: float = 0.0  # how far this series' thresholds rose (max_flagged, series_floor)
 
 
 @dataclass
@@ -285,7 +293,7 @@ class Detector:
         raw = self._channel_scores(self.scaler_.transform(series.values), verbose)
         excess = self._excess(self._normalise(raw))
         point = self._point(excess)
-        offset = np.float32(self._share_offset(point))
+        offset = np.float32(self._series_offset(point))
         channel = np.full((len(series), len(self.channels_)), -np.inf, dtype=np.float32)
         channel[:, self.scaler_.active_] = excess - offset
         return Scores(point - offset, channel, self.channels_, series.timestamps, float(offset))
@@ -298,13 +306,19 @@ class Detector:
         top = max(1, int(np.ceil(self.config.point_share * excess.shape[1])))
         return np.partition(excess, excess.shape[1] - top, axis=1)[:, -top:].mean(axis=1)
 
-    def _share_offset(self, point: np.ndarray) -> float:
-        """How far every threshold rises for this series so that at most `max_flagged` of its points are
-        flagged: 0 when fewer are, else the point score's (1 - max_flagged) quantile."""
-        cap = self.config.max_flagged
-        if cap is None or np.mean(point > 0) <= cap:
-            return 0.0
-        return float(np.quantile(point, 1 - cap))
+    def _series_offset(self, point: np.ndarray) -> float:
+        """How far every threshold rises for this series (0: not at all): to the point score's
+        (1 - max_flagged) quantile where more than that share would be flagged, and to the series floor
+        (`series_floor` spreads above the median), whichever is higher."""
+        cfg = self.config
+        offset = 0.0
+        if cfg.max_flagged is not None and np.mean(point > 0) > cfg.max_flagged:
+            offset = float(np.quantile(point, 1 - cfg.max_flagged))
+        if cfg.series_floor is not None:
+            quartile, median = np.quantile(point, [0.25, 0.5])
+            # (median - lower quartile) / 0.6745 is the standard deviation, were the lower half normal
+            offset = max(offset, float(median + cfg.series_floor * (median - quartile) / 0.6745))
+        return offset
 
     def detect(self, data, verbose: bool = False) -> Detection:
         series = self._scorable(data)

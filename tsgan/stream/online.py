@@ -17,11 +17,12 @@ independently and skips NaN, so one update per row serves every station scored a
 
 A row is flagged when any channel exceeds its threshold, or, for a model with `point_share`, as in batch
 scoring: when the mean excess of that share of its channels (the most anomalous) is positive
-(`max_flagged`, a cap on the share of a whole series, has no meaning for a stream). An event opens at
-a flagged row and closes at the first scored row `quiet_period` seconds after its last flagged row; it
-is reported when it has at least `min_frames` flagged rows (3 by default: at 120 frames/s, single-frame
-blips of one noisy channel are most of the false alarms); its channels are those that exceeded their
-threshold on its flagged rows, ranked by their mean excess over them (as `tsgan.events` ranks them).
+(`max_flagged` and `series_floor`, rules over a whole series, have no meaning for a stream). An event
+opens at a flagged row and closes at the first scored row `quiet_period` seconds after its last flagged
+row; it is reported when it has at least `min_frames` flagged rows (3 by default: at 120 frames/s,
+single-frame blips of one noisy channel are most of the false alarms); its channels are those that
+exceeded their threshold on its flagged rows, ranked by their mean excess over them (as `tsgan.events`
+ranks them).
 
 Gaps (a disconnect, a jump in time of more than `gap_factor` frame periods, a row with a missing value)
 restart the station's buffer: no row is invented and none is scored across a gap. Rows whose time is not

@@ -153,14 +153,29 @@ def test_another_seed_other_scores(name, fitted, train):
     )
 
 
-@pytest.mark.parametrize("params", [{"window": 1}, {"window": 7}])
+@pytest.mark.parametrize("params", [{"window": 1}, {"window": 7}, {"window": 7, "per_channel": True}])
 @pytest.mark.parametrize("name", ["knn", "pca", "zscore"])
 def test_blocks_scored_together_score_as_each_alone(name, params, train):
     # How a stream scores its stations at once; the kNN's and PCA's windows share one computation.
+    if name != "knn" and "per_channel" in params:
+        pytest.skip("per_channel is the kNN's")
     det = make_detector(name, **(params if name != "zscore" else {})).fit(named(train))
     blocks = np.stack([det.scaler_.transform(sines(40, seed)) for seed in (3, 4, 5)]).astype(np.float32)
     alone = np.stack([det._channel_scores(block, False) for block in blocks])
     np.testing.assert_allclose(det._block_scores(blocks), alone, rtol=1e-5, atol=1e-6)
+
+
+def test_per_channel_knn_judges_each_channel_by_its_own_shapes(train):
+    # Rows 200-260: channel b runs half a period late. Its shape is a normal sine; only its relation
+    # to the other channels is new. Rows 400-405: a spike on channel d.
+    test = train[:600].copy()
+    test[200:260, 1] = train[225:285, 1]
+    test[400:405, 3] += 3.0
+    whole = make_detector("knn", window=10).fit(named(train)).score(named(test))
+    own = make_detector("knn", window=10, per_channel=True).fit(named(train)).score(named(test))
+    b, d = 1, 3
+    assert whole.channel[210:250, b].mean() > 0 > own.channel[210:250, b].mean()
+    assert own.channel[400:405, d].min() > 0 and own.channel[400:405].argmax(axis=1).tolist() == [d] * 5
 
 
 def test_iforest_keeps_at_most_max_windows_for_refitting(train):

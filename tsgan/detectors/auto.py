@@ -60,6 +60,7 @@ MEMBERS: dict[str, tuple[str, bool]] = {  # name: (detector, windowed GAN traine
     "pca": ("pca", False),
     "zscore": ("zscore", False),
     "knn": ("knn", False),
+    "knn-channel": ("knn", False),
     "pca-window": ("pca", False),
     "iforest": ("iforest", False),
     "seasonal": ("seasonal", False),
@@ -75,7 +76,8 @@ MEMBERS: dict[str, tuple[str, bool]] = {  # name: (detector, windowed GAN traine
 # measured with them (egbad, tadgan, ganomaly) they were nine tenths of the fit time (BENCHMARKS.md).
 DEFAULT_MEMBERS = ("knn", "pca-window", "pca", "zscore", "iforest", "seasonal")
 DEFAULT_ANCHORS = ("knn", "pca-window")
-WINDOWED = {"knn", "pca-window", "iforest"}  # baselines that take the data's window
+WINDOWED = {"knn", "knn-channel", "pca-window", "iforest"}  # baselines that take the data's window
+EXTRA_PARAMS = {"knn-channel": {"per_channel": True}}  # members that are a detector with other settings
 COMBINES = ("anchor", "best", "top")
 WINDOW_RANGE = (8, 100)  # the data's window is clipped to this range
 DEFAULT_WINDOW = 32  # when no channel has a clear period
@@ -93,7 +95,7 @@ def member_params(name: str, window: int, cfg: AutoConfig, max_seconds: float | 
         params["window"] = window
     if is_gan:
         params |= {"epochs": GAN_EPOCHS, "max_seconds": max_seconds}
-    return params
+    return params | EXTRA_PARAMS.get(name, {})
 
 
 def data_window(x_train: np.ndarray, longest: int) -> int:

@@ -313,6 +313,9 @@ class KNNConfig(DetectorConfig):
     # Training windows kept as the reference set, a seeded subsample saved with the model.
     max_windows: int = 4096
     score_batch: int = 1024  # scored windows per distance computation (bounds memory)
+    # True: each channel's neighbours are found among that channel's training windows alone (a shape
+    # that is normal for the channel, whatever the others do at the time); False: among whole windows.
+    per_channel: bool = False
 
     def validate(self) -> None:
         super().validate()
@@ -327,6 +330,8 @@ class WindowKNN(Detector):
     A window's score for channel c is the squared distance of that channel's steps to the same steps of
     each of its k nearest training windows, averaged over the neighbours; summed over channels it is the
     mean squared kNN distance, so the channels that differ from every normal pattern carry the score.
+    With `per_channel`, each channel's neighbours are searched among that channel's training windows
+    alone: a shape normal for the channel scores low even when the other channels do something unusual.
     Each point takes the mean over the windows that cover it. It sees shapes (a spike, a wrong pattern
     at a usual level) that a per-reading score cannot, and needs no training beyond keeping windows.
     """
@@ -350,20 +355,39 @@ class WindowKNN(Detector):
         # A view of the windows; each batch is flattened (copied) on its own, so memory stays bounded
         # by the batch however long the series is.
         starts, windows = _block_windows(blocks, cfg.window)
-        reference = torch.from_numpy(self.train_windows_)
-        k = min(cfg.k, len(reference))
         # Written in place batch by batch: small results kept between the batches' large temporaries
         # fragment the heap, which on a million-row series cost gigabytes of resident memory.
         scores = torch.empty((len(starts), n, channels))
         per_batch = max(1, cfg.score_batch // n)
+        nearest = self._channel_knn if cfg.per_channel else self._window_knn
         for first in range(0, len(starts), per_batch):
-            flat = _batch_rows(windows[first : first + per_batch])
-            nearest = torch.cdist(flat, reference).topk(k, largest=False).indices  # (B, k)
-            gaps = reference[nearest].sub_(flat[:, None, :]).square_()  # (B, k, window * C)
-            per_window = gaps.reshape(len(flat), k, cfg.window, channels).sum(dim=2).mean(dim=1)
-            scores[first : first + len(flat) // n] = per_window.reshape(-1, n, channels)
+            batch = windows[first : first + per_batch]
+            scores[first : first + len(batch)] = nearest(batch).reshape(len(batch), n, channels)
         # (N_windows, N, C), each window's score spread evenly over its steps
         return spread(scores.numpy() / cfg.window, starts, cfg.window, length).transpose(1, 0, 2)
+
+    def _window_knn(self, batch: torch.Tensor) -> torch.Tensor:
+        """(B x N, C) of windows (B, window, N, C): each channel's squared distance to the same steps
+        of the k training windows nearest the whole window, averaged over them."""
+        reference = torch.from_numpy(self.train_windows_)
+        flat = _batch_rows(batch)
+        k = min(self.config.k, len(reference))
+        nearest = torch.cdist(flat, reference).topk(k, largest=False).indices  # (B x N, k)
+        gaps = reference[nearest].sub_(flat[:, None, :]).square_()  # (B x N, k, window * C)
+        return gaps.reshape(len(flat), k, self.config.window, -1).sum(dim=2).mean(dim=1)
+
+    def _channel_knn(self, batch: torch.Tensor) -> torch.Tensor:
+        """(B x N, C) of windows (B, window, N, C): each channel's squared distance to its own k
+        nearest training windows of that channel, averaged over them."""
+        window, channels = self.config.window, batch.shape[-1]
+        reference = torch.from_numpy(self.train_windows_).reshape(-1, window, channels)
+        k = min(self.config.k, len(reference))
+        out = torch.empty((batch.shape[0] * batch.shape[2], channels))
+        for c in range(channels):
+            rows = batch[..., c].permute(0, 2, 1).reshape(-1, window)  # ordered as _batch_rows
+            gaps = torch.cdist(rows, reference[:, :, c].contiguous()).topk(k, largest=False).values
+            out[:, c] = gaps.square_().mean(dim=1)
+        return out
 
     def _state(self) -> dict[str, torch.Tensor]:
         return {"train_windows": torch.from_numpy(self.train_windows_)}

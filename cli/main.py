@@ -107,8 +107,9 @@ Detector = Annotated[
     str,
     typer.Option(
         "--detector",
-        help="Detector: auto (default: windowed kNN beside a portfolio measured on injected anomalies), "
-        "madgan, rsmgan, tadgan, usad, beatgan, ganomaly, egbad, alad, anogan, esad, pca, zscore, knn...",
+        help="Detector: auto (default: the windowed kNN and PCA, beside a portfolio measured on injected "
+        "anomalies), madgan, rsmgan, tadgan, usad, beatgan, ganomaly, egbad, alad, anogan, esad, pca, "
+        "zscore, knn...",
     ),
 ]
 BudgetSeconds = Annotated[

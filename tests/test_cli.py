@@ -126,6 +126,9 @@ def test_param_sets_any_detector_parameter_and_rejects_bad_ones(files, tmp_path)
     assert bad.exit_code == 1 and "--param expects KEY=VALUE" in bad.stderr
     unknown = invoke("fit", files / "normal.csv", "-o", model, "--detector", "zscore", "--param", "lam=1")
     assert unknown.exit_code == 1 and "zscore has no parameter lam" in unknown.stderr
+    mistyped = invoke("fit", files / "normal.csv", "-o", model, "--detector", "zscore", "--param", "smooth=x")
+    assert mistyped.exit_code == 1 and "smooth='x': expected int, found str" in mistyped.stderr
+    assert len(mistyped.stderr.strip().splitlines()) == 1 and tsgan.load(model).config.smooth == 3  # kept
 
 
 def test_evaluate_a_model_on_labelled_data(files, model):

@@ -34,6 +34,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import numbers
 import warnings
 from dataclasses import dataclass
 from typing import ClassVar
@@ -83,6 +84,8 @@ class DetectorConfig:
     device: str = "auto"
 
     def validate(self) -> None:
+        for f in dataclasses.fields(self):
+            _check_type(f.name, getattr(self, f.name), f.type)
         if not 0.05 <= self.val_fraction <= 0.5:
             raise ConfigError(f"val_fraction must be in [0.05, 0.5], got {self.val_fraction}")
         if self.max_flagged is not None and not 0.0 < self.max_flagged < 1.0:
@@ -103,6 +106,30 @@ class DetectorConfig:
             raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
         if self.device == "cuda" and not torch.cuda.is_available():
             raise ConfigError("device 'cuda' was asked for but no CUDA device is available: use --device cpu")
+
+
+# What a value may be, per type named in a config's annotations (they are strings: `from __future__
+# import annotations`). Numbers from numpy count; a bool is not a number here, though Python says it is.
+_TYPE_CHECKS = {
+    "int": lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool),
+    "float": lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool),
+    "bool": lambda v: isinstance(v, (bool, np.bool_)),
+    "str": lambda v: isinstance(v, str),
+    "None": lambda v: v is None,
+    "list[int]": lambda v: isinstance(v, (list, tuple)) and all(_TYPE_CHECKS["int"](x) for x in v),
+    # a comma-separated string of names is a list too (what --param members=a,b gives)
+    "list[str]": lambda v: (
+        isinstance(v, str) or isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v)
+    ),
+}
+
+
+def _check_type(name: str, value, annotation: str) -> None:
+    """A ConfigError naming the parameter when `value` is not of its annotated type (e.g. k=abc)."""
+    kinds = [kind.strip() for kind in str(annotation).split("|")]
+    if not any(_TYPE_CHECKS[kind](value) for kind in kinds):
+        expected = " or ".join("true/false" if kind == "bool" else kind for kind in kinds)
+        raise ConfigError(f"{name}={value!r}: expected {expected}, found {type(value).__name__}")
 
 
 @dataclass

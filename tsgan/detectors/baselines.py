@@ -155,8 +155,6 @@ class PCAConfig(DetectorConfig):
         super().validate()
         _check_at_least(self, 1, "window")
         if self.n_components is not None:
-            if not isinstance(self.n_components, int) or isinstance(self.n_components, bool):
-                raise ConfigError(f"n_components must be a whole number or None, got {self.n_components!r}")
             _check_at_least(self, 1, "n_components")
         if not 0.0 < self.variance <= 1.0:
             raise ConfigError(f"variance must be in (0, 1], got {self.variance}")

@@ -153,13 +153,16 @@ def test_another_seed_other_scores(name, fitted, train):
     )
 
 
-@pytest.mark.parametrize("params", [{"window": 1}, {"window": 7}, {"window": 7, "per_channel": True}])
-@pytest.mark.parametrize("name", ["knn", "pca", "zscore"])
+BLOCK_CASES = [(name, {"window": window}) for name in ("knn", "pca") for window in (1, 7)] + [
+    ("knn", {"window": 7, "per_channel": True}),
+    ("zscore", {}),
+]
+
+
+@pytest.mark.parametrize("name, params", BLOCK_CASES)
 def test_blocks_scored_together_score_as_each_alone(name, params, train):
     # How a stream scores its stations at once; the kNN's and PCA's windows share one computation.
-    if name != "knn" and "per_channel" in params:
-        pytest.skip("per_channel is the kNN's")
-    det = make_detector(name, **(params if name != "zscore" else {})).fit(named(train))
+    det = make_detector(name, **params).fit(named(train))
     blocks = np.stack([det.scaler_.transform(sines(40, seed)) for seed in (3, 4, 5)]).astype(np.float32)
     alone = np.stack([det._channel_scores(block, False) for block in blocks])
     np.testing.assert_allclose(det._block_scores(blocks), alone, rtol=1e-5, atol=1e-6)

@@ -75,12 +75,16 @@ def test_anchors_combine_by_the_largest_excess(train, test_series):
     np.testing.assert_allclose(det._channel_scores(x, False), np.maximum(*excesses), atol=1e-6)
 
 
-def test_knn_channel_member_is_the_knn_searching_each_channel_alone(train, tmp_path):
-    det = Auto(members=["knn-channel", "knn"], anchors=["knn-channel"], window=16, rounds=1).fit(train)
-    assert det.kept() == ["knn-channel"]
-    assert det.members_[0].config.per_channel and not det.members_[1].config.per_channel
+@pytest.mark.parametrize(
+    "member, setting", [("knn-channel", ("per_channel", True)), ("knn-max", ("fold", "max"))]
+)
+def test_knn_variant_members_are_the_knn_with_their_setting(member, setting, train, tmp_path):
+    name, value = setting
+    det = Auto(members=[member, "knn"], anchors=[member], window=16, rounds=1).fit(train)
+    assert det.kept() == [member]
+    assert getattr(det.members_[0].config, name) == value != getattr(det.members_[1].config, name)
     det.save(tmp_path / "m.tsgan")
-    assert load(tmp_path / "m.tsgan").members_[0].config.per_channel
+    assert getattr(load(tmp_path / "m.tsgan").members_[0].config, name) == value
 
 
 def test_blocks_scored_together_score_as_each_alone(train, test_series):

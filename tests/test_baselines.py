@@ -155,6 +155,8 @@ def test_another_seed_other_scores(name, fitted, train):
 
 BLOCK_CASES = [(name, {"window": window}) for name in ("knn", "pca") for window in (1, 7)] + [
     ("knn", {"window": 7, "per_channel": True}),
+    ("knn", {"window": 7, "fold": "max"}),
+    ("knn", {"window": 7, "fold": "median"}),
     ("zscore", {}),
 ]
 
@@ -179,6 +181,34 @@ def test_per_channel_knn_judges_each_channel_by_its_own_shapes(train):
     b, d = 1, 3
     assert whole.channel[210:250, b].mean() > 0 > own.channel[210:250, b].mean()
     assert own.channel[400:405, d].min() > 0 and own.channel[400:405].argmax(axis=1).tolist() == [d] * 5
+
+
+@pytest.mark.parametrize("how", ["max", "median"])
+def test_knn_fold_gives_each_point_the_max_or_median_of_its_covering_windows(how, train):
+    det = make_detector("knn", window=5, fold=how).fit(named(train))
+    x = det.scaler_.transform(sines(30, seed=7))
+    windows = det.train_windows_  # the same neighbours as the mean fold's: only the fold differs
+    by_window = make_detector("knn", window=5).fit(named(train))
+    assert np.array_equal(windows, by_window.train_windows_)
+    # each window's score, held for its steps, then reduced per point by hand
+    per_window = np.stack([by_window._channel_scores(x[s : s + 5], False)[0] for s in range(26)])
+    reduce = np.max if how == "max" else np.median
+    expected = np.stack([reduce(per_window[max(0, t - 4) : t + 1], axis=0) for t in range(30)])
+    np.testing.assert_allclose(det._channel_scores(x, False), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_knn_max_fold_holds_a_spike_over_every_window_that_covers_it(train):
+    test = train[:300].copy()
+    test[150, 2] += 5.0
+    mean, most = (
+        make_detector("knn", window=10, fold=how).fit(named(train)).score(named(test)).channel[:, 2]
+        for how in ("mean", "max")
+    )
+    # The 19 points whose windows include the spike (141-159): the mean ramps down away from it, the max
+    # holds the most anomalous window's score over all of them, a plateau; points outside stay low.
+    assert mean[141] < mean[150] / 5 and mean[159] < mean[150] / 5
+    assert np.ptp(most[141:160]) < 0.01 * most[150]
+    assert max(most[140], most[160]) < most[150] / 100
 
 
 def test_iforest_keeps_at_most_max_windows_for_refitting(train):
@@ -216,6 +246,7 @@ def test_point_share_ranks_a_change_on_many_channels_above_a_larger_one_on_one(t
         ("knn", {"k": "abc"}, r"k='abc': expected int, found str"),
         ("knn", {"per_channel": "maybe"}, r"per_channel='maybe': expected true/false, found str"),
         ("knn", {"window": True}, r"window=True: expected int, found bool"),
+        ("knn", {"fold": "min"}, r"unknown fold 'min': expected one of mean, median, max"),
         ("pca", {"variance": 1.5}, r"variance must be in \(0, 1\]"),
         ("iforest", {"window": 0}, "window must be >= 1"),
         ("iforest", {"max_samples": 1}, "max_samples must be >= 2"),

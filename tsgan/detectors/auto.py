@@ -61,6 +61,7 @@ MEMBERS: dict[str, tuple[str, bool]] = {  # name: (detector, windowed GAN traine
     "zscore": ("zscore", False),
     "knn": ("knn", False),
     "knn-channel": ("knn", False),
+    "knn-max": ("knn", False),
     "pca-window": ("pca", False),
     "iforest": ("iforest", False),
     "seasonal": ("seasonal", False),
@@ -76,8 +77,9 @@ MEMBERS: dict[str, tuple[str, bool]] = {  # name: (detector, windowed GAN traine
 # measured with them (egbad, tadgan, ganomaly) they were nine tenths of the fit time (BENCHMARKS.md).
 DEFAULT_MEMBERS = ("knn", "pca-window", "pca", "zscore", "iforest", "seasonal")
 DEFAULT_ANCHORS = ("knn", "pca-window")
-WINDOWED = {"knn", "knn-channel", "pca-window", "iforest"}  # baselines that take the data's window
-EXTRA_PARAMS = {"knn-channel": {"per_channel": True}}  # members that are a detector with other settings
+WINDOWED = {"knn", "knn-channel", "knn-max", "pca-window", "iforest"}  # baselines that take the data's window
+# Members that are a detector with other settings
+EXTRA_PARAMS = {"knn-channel": {"per_channel": True}, "knn-max": {"fold": "max"}}
 COMBINES = ("anchor", "best", "top")
 WINDOW_RANGE = (8, 100)  # the data's window is clipped to this range
 DEFAULT_WINDOW = 32  # when no channel has a clear period

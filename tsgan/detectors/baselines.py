@@ -23,11 +23,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy.ndimage import maximum_filter1d
 from scipy.signal import detrend
 
 from tsgan.detectors.base import Detector, DetectorConfig
 from tsgan.errors import ConfigError
-from tsgan.windows import WindowFold, sliding_windows, spread, window_starts
+from tsgan.windows import FOLDS, WindowFold, fold, sliding_windows, spread, window_starts
 
 MAX_PERIOD = 10_000
 """Longest seasonal period looked for by `estimate_period`."""
@@ -85,6 +86,27 @@ def _rolling(values: np.ndarray, window: int, how: str) -> np.ndarray:
 
     rolling = pd.DataFrame(values).rolling(window, center=True, min_periods=1)
     return getattr(rolling, how)().to_numpy(dtype=np.float32)
+
+
+def _points_of_windows(
+    scores: np.ndarray, starts: np.ndarray, window: int, length: int, how: str
+) -> np.ndarray:
+    """Per-window scores (N_windows, N, C) of N blocks, each holding for every step of its window, as
+    point scores (N, length, C): the `how` of the windows covering each point."""
+    if how == "mean":
+        points = spread(scores, starts, window, length)
+    elif how == "max":
+        # Stride 1: the windows covering point t start at t - window + 1 ... t, so a running max over
+        # the starts (each point's window of starts ending at it) is the fold, in O(T) memory.
+        padded = np.concatenate([scores, np.full((window - 1, *scores.shape[1:]), -np.inf, scores.dtype)])
+        points = maximum_filter1d(
+            padded, window, axis=0, mode="constant", cval=-np.inf, origin=(window - 1) // 2
+        )
+    else:
+        points = fold(
+            np.broadcast_to(scores[:, None], (len(starts), window, *scores.shape[1:])), starts, length, how
+        )
+    return points.transpose(1, 0, 2)
 
 
 # --- random ----------------------------------------------------------------------------------------
@@ -314,11 +336,17 @@ class KNNConfig(DetectorConfig):
     # True: each channel's neighbours are found among that channel's training windows alone (a shape
     # that is normal for the channel, whatever the others do at the time); False: among whole windows.
     per_channel: bool = False
+    # How the scores of the windows covering a point become its score: their mean (a spike's score
+    # ramps down over the window on either side), their max (the most anomalous window covering it:
+    # a plateau as wide as the window) or their median.
+    fold: str = "mean"
 
     def validate(self) -> None:
         super().validate()
         _check_at_least(self, 1, "window", "k", "score_batch")
         _check_at_least(self, 2, "max_windows")
+        if self.fold not in FOLDS:
+            raise ConfigError(f"unknown fold {self.fold!r}: expected one of {', '.join(FOLDS)}")
 
 
 class WindowKNN(Detector):
@@ -330,8 +358,9 @@ class WindowKNN(Detector):
     mean squared kNN distance, so the channels that differ from every normal pattern carry the score.
     With `per_channel`, each channel's neighbours are searched among that channel's training windows
     alone: a shape normal for the channel scores low even when the other channels do something unusual.
-    Each point takes the mean over the windows that cover it. It sees shapes (a spike, a wrong pattern
-    at a usual level) that a per-reading score cannot, and needs no training beyond keeping windows.
+    Each point takes the mean over the windows that cover it (with `fold`, their max or median). It sees
+    shapes (a spike, a wrong pattern at a usual level) that a per-reading score cannot, and needs no
+    training beyond keeping windows.
     """
 
     name = "knn"
@@ -361,8 +390,7 @@ class WindowKNN(Detector):
         for first in range(0, len(starts), per_batch):
             batch = windows[first : first + per_batch]
             scores[first : first + len(batch)] = nearest(batch).reshape(len(batch), n, channels)
-        # (N_windows, N, C), each window's score spread evenly over its steps
-        return spread(scores.numpy() / cfg.window, starts, cfg.window, length).transpose(1, 0, 2)
+        return _points_of_windows(scores.numpy() / cfg.window, starts, cfg.window, length, cfg.fold)
 
     def _window_knn(self, batch: torch.Tensor) -> torch.Tensor:
         """(B x N, C) of windows (B, window, N, C): each channel's squared distance to the same steps

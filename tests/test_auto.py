@@ -5,10 +5,11 @@ import pytest
 
 from tsgan import load
 from tsgan.datasets import make_industrial
-from tsgan.detectors import Auto, WindowKNN
+from tsgan.detectors import Auto, Detector, WindowKNN
 from tsgan.detectors import auto as auto_module
 from tsgan.detectors.auto import choose
 from tsgan.errors import ConfigError, InputError
+from tsgan.preprocess import robust_stats
 from tsgan.series import Series
 
 CHEAP = ["pca", "zscore", "knn"]
@@ -179,3 +180,17 @@ def test_bad_settings_are_one_line_errors(params, message):
     with pytest.raises(ConfigError, match=message) as info:
         Auto(**params)
     assert "\n" not in str(info.value)
+
+
+def test_a_channel_that_sits_still_is_not_given_a_spread_near_zero():
+    # Nine values in ten at 0 with a faint jitter, the rest spread over +-1: the IQR alone gives a sigma
+    # of about 0.01, so a later 0.5 would be 50 sigmas; the tail floor keeps it at a tenth of the tails'.
+    values = np.where(np.arange(2000) % 10 == 0, np.linspace(-1, 1, 2000), 0.0)
+    values = (values + np.random.default_rng(0).normal(0, 0.01, 2000))[:, None]
+    _, iqr_only = robust_stats(values)
+    _, floored = robust_stats(values, tail_floor=0.1)
+    q99, q1 = np.percentile(values, [99, 1])
+    assert iqr_only[0] < 0.02 and np.isclose(floored[0], 0.1 * (q99 - q1) / 4.653, rtol=1e-5)
+    normal = np.random.default_rng(1).normal(0, 1, (5000, 1))
+    assert np.array_equal(robust_stats(normal)[1], robust_stats(normal, tail_floor=0.1)[1])
+    assert Auto.score_tail_floor == 0.1 and Detector.score_tail_floor is None

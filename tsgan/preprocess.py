@@ -17,14 +17,22 @@ SCALERS = ("robust", "standard", "minmax")
 TRANSFORM_ROWS = 65_536  # rows scaled at a time by `Scaler.transform`
 
 
-def robust_stats(values: np.ndarray, fallback: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+def robust_stats(
+    values: np.ndarray, fallback: float = 1.0, tail_floor: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-column median and a robust sigma: IQR/1.349, or the standard deviation where the IQR is zero
-    (a column that is mostly one value with rare changes), or `fallback` where both are zero."""
+    (a column that is mostly one value with rare changes), or `fallback` where both are zero. With
+    `tail_floor`, the sigma is at least that share of the sigma its middle 98% gives ((q99 - q1) / 4.653,
+    the same for normal data): a column that sits almost still around its median gets a sigma near zero
+    from the IQR alone, and then any movement an enormous value."""
     values = np.asarray(values, dtype=np.float64)
     center = np.median(values, axis=0)
     q75, q25 = np.percentile(values, [75, 25], axis=0)
     scale = (q75 - q25) / 1.349
     scale = np.where(scale > 0, scale, values.std(axis=0))
+    if tail_floor is not None:
+        q99, q1 = np.percentile(values, [99, 1], axis=0)
+        scale = np.maximum(scale, tail_floor * (q99 - q1) / 4.653)
     # float32, like every array a detector saves, so a reloaded detector computes the same numbers.
     return center.astype(np.float32), np.where(scale > 0, scale, fallback).astype(np.float32)
 

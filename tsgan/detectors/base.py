@@ -161,6 +161,9 @@ class Detector:
     uses_labels: ClassVar[bool] = False  # semi-supervised detectors learn from training labels
     # What a shared command-line option that the detector lacks (say --window) maps to instead, if anything.
     instead: ClassVar[dict[str, str]] = {}
+    # The score normalisation's sigma is at least this share of its tails' (`robust_stats`); None: as
+    # the IQR gives it. A detector's own scores keep their IQR's sigma, however still a channel sits.
+    score_tail_floor: ClassVar[float | None] = None
 
     def __init__(self, **params):
         self.config = self._make_config(params)
@@ -262,7 +265,7 @@ class Detector:
     def _calibrate_on_scores(self, raw_val: np.ndarray) -> None:
         """Score normalisation and thresholds from the raw scores (T, C_active) of normal values."""
         cfg = self.config
-        self.score_center_, self.score_scale_ = robust_stats(raw_val)
+        self.score_center_, self.score_scale_ = robust_stats(raw_val, tail_floor=self.score_tail_floor)
         val = self._normalise(raw_val)
         # Fixed methods: the thresholds. Drift: each channel's offset above its moving median.
         self.thresholds_ = fit_thresholds(

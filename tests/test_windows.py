@@ -46,11 +46,13 @@ def test_bad_window_arguments():
         fold(np.ones((1, 2)), np.array([0]), 2, "mode")
 
 
-@pytest.mark.parametrize("n_points, window, stride", [(50, 7, 1), (53, 7, 3), (10, 10, 1)])
-def test_spread_is_the_mean_fold_of_values_repeated_over_each_window(n_points, window, stride):
+@pytest.mark.parametrize("how", ["mean", "median", "max"])
+@pytest.mark.parametrize("n_points, window, stride", [(50, 7, 1), (53, 7, 3), (10, 10, 1), (20, 1, 1)])
+def test_spread_is_the_fold_of_values_repeated_over_each_window(n_points, window, stride, how):
+    # The mean from running sums and the max at stride 1 from a running max: the same as `fold`.
     starts = window_starts(n_points, window, stride)
     values = np.random.default_rng(0).normal(size=(len(starts), 3)).astype(np.float32)
     repeated = np.broadcast_to(values[:, None, :], (len(starts), window, 3))
     assert np.allclose(
-        spread(values, starts, window, n_points), fold(repeated, starts, n_points, "mean"), atol=1e-6
+        spread(values, starts, window, n_points, how), fold(repeated, starts, n_points, how), atol=1e-6
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from scipy.ndimage import maximum_filter1d
 
 from tsgan.errors import ConfigError
 
@@ -76,11 +77,25 @@ def covering_table(window_values: np.ndarray, starts: np.ndarray, n_points: int)
     return table
 
 
-def spread(window_values: np.ndarray, starts: np.ndarray, window: int, n_points: int) -> np.ndarray:
+def spread(
+    window_values: np.ndarray, starts: np.ndarray, window: int, n_points: int, how: str = "mean"
+) -> np.ndarray:
     """Per-window values (N, ...) that hold for every step of their window, folded back to points (T, ...)
-    as `fold(..., "mean")` would the same values repeated over the steps, without laying them out: each
-    point gets the mean over the windows that cover it, from running sums (O(T) memory and time)."""
+    as `fold(..., how)` would the same values repeated over the steps, without laying them out where it
+    can: the mean from running sums, the max at stride 1 from a running max (O(T) memory and time each);
+    the median (and the max at other strides) through `fold` on a broadcast view."""
     tail = window_values.shape[1:]
+    if how == "max" and len(starts) == n_points - window + 1:
+        # Every start at stride 1: the windows covering point t start at t - window + 1 ... t, so the
+        # fold is a running max over the starts, each point's run ending at its own start.
+        padded = np.concatenate([window_values, np.full((window - 1, *tail), -np.inf, window_values.dtype)])
+        return maximum_filter1d(
+            padded, window, axis=0, mode="constant", cval=-np.inf, origin=(window - 1) // 2
+        )
+    if how != "mean":
+        return fold(
+            np.broadcast_to(window_values[:, None], (len(starts), window, *tail)), starts, n_points, how
+        )
     # Starts are distinct (`window_starts`), so plain indexed updates add each window exactly once.
     total = np.zeros((n_points + 1, *tail), dtype=np.float64)
     total[starts] += window_values  # a window's value enters at its start ...

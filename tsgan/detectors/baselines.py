@@ -23,12 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.ndimage import maximum_filter1d
 from scipy.signal import detrend
 
 from tsgan.detectors.base import Detector, DetectorConfig
 from tsgan.errors import ConfigError
-from tsgan.windows import FOLDS, WindowFold, fold, sliding_windows, spread, window_starts
+from tsgan.windows import FOLDS, WindowFold, sliding_windows, spread, window_starts
 
 MAX_PERIOD = 10_000
 """Longest seasonal period looked for by `estimate_period`."""
@@ -86,27 +85,6 @@ def _rolling(values: np.ndarray, window: int, how: str) -> np.ndarray:
 
     rolling = pd.DataFrame(values).rolling(window, center=True, min_periods=1)
     return getattr(rolling, how)().to_numpy(dtype=np.float32)
-
-
-def _points_of_windows(
-    scores: np.ndarray, starts: np.ndarray, window: int, length: int, how: str
-) -> np.ndarray:
-    """Per-window scores (N_windows, N, C) of N blocks, each holding for every step of its window, as
-    point scores (N, length, C): the `how` of the windows covering each point."""
-    if how == "mean":
-        points = spread(scores, starts, window, length)
-    elif how == "max":
-        # Stride 1: the windows covering point t start at t - window + 1 ... t, so a running max over
-        # the starts (each point's window of starts ending at it) is the fold, in O(T) memory.
-        padded = np.concatenate([scores, np.full((window - 1, *scores.shape[1:]), -np.inf, scores.dtype)])
-        points = maximum_filter1d(
-            padded, window, axis=0, mode="constant", cval=-np.inf, origin=(window - 1) // 2
-        )
-    else:
-        points = fold(
-            np.broadcast_to(scores[:, None], (len(starts), window, *scores.shape[1:])), starts, length, how
-        )
-    return points.transpose(1, 0, 2)
 
 
 # --- random ----------------------------------------------------------------------------------------
@@ -390,7 +368,8 @@ class WindowKNN(Detector):
         for first in range(0, len(starts), per_batch):
             batch = windows[first : first + per_batch]
             scores[first : first + len(batch)] = nearest(batch).reshape(len(batch), n, channels)
-        return _points_of_windows(scores.numpy() / cfg.window, starts, cfg.window, length, cfg.fold)
+        # (N_windows, N, C), each window's score held over its steps, folded to points
+        return spread(scores.numpy() / cfg.window, starts, cfg.window, length, cfg.fold).transpose(1, 0, 2)
 
     def _window_knn(self, batch: torch.Tensor) -> torch.Tensor:
         """(B x N, C) of windows (B, window, N, C): each channel's squared distance to the same steps

@@ -174,6 +174,8 @@ def test_reference_rows_recalibrate_a_copy_only(train, test_series):
         ({"anchors": "knn,nope"}, "unknown auto member 'nope'"),
         ({"combine": "vote"}, "unknown combine 'vote'"),
         ({"epochs": 3}, "auto has no parameter epochs"),
+        ({"scan": [1, 0]}, r"scan scales must be > 0 \(in windows\), got \[1, 0\]"),
+        ({"scan": "1,2"}, "scan='1,2': expected list\\[float\\], found str"),
     ],
 )
 def test_bad_settings_are_one_line_errors(params, message):
@@ -194,3 +196,32 @@ def test_a_channel_that_sits_still_is_not_given_a_spread_near_zero():
     normal = np.random.default_rng(1).normal(0, 1, (5000, 1))
     assert np.array_equal(robust_stats(normal)[1], robust_stats(normal, tail_floor=0.1)[1])
     assert Auto.score_tail_floor == 0.1 and Detector.score_tail_floor is None
+
+
+def _before_offset(det, series):
+    """The point scores of `series` before the series' own threshold offset (max_flagged, series_floor)."""
+    scores = det.score(series)
+    return scores.point + scores.threshold_offset
+
+
+def _unscanned(det, series):
+    x = det.scaler_.transform(series.values)
+    return det._point(det._excess(det._normalise(det._channel_scores(x, False))))
+
+
+def test_point_scores_are_scanned_over_the_windows_and_saved(train, test_series, tmp_path):
+    det = Auto(members=["knn", "pca-window"], window=16, rounds=1, scan=[1, 4]).fit(train)
+    assert det.scan_widths_.tolist() == [1, 16, 64] == det.report_["scan_widths"]
+    assert "scanned over 1, 16, 64 points" in det.describe()
+    point, unscanned = _before_offset(det, test_series), _unscanned(det, test_series)
+    assert (point >= unscanned - 1e-5).all() and (point > unscanned + 1e-3).any()
+    det.save(tmp_path / "scan.tsgan")
+    np.testing.assert_allclose(_before_offset(load(tmp_path / "scan.tsgan"), test_series), point, atol=1e-4)
+    plain = Auto(members=["knn", "pca-window"], window=16, rounds=1, scan=[]).fit(train)
+    np.testing.assert_allclose(_before_offset(plain, test_series), _unscanned(plain, test_series), atol=1e-5)
+
+
+def test_a_model_saved_before_the_scan_scores_unscanned(train, test_series):
+    det = Auto(members=["knn"], window=16, rounds=1, scan=[1, 4]).fit(train)
+    det._load_state({k: v for k, v in det._state().items() if not k.startswith("scan_")})
+    np.testing.assert_allclose(_before_offset(det, test_series), _unscanned(det, test_series), atol=1e-5)

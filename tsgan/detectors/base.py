@@ -117,6 +117,7 @@ _TYPE_CHECKS = {
     "str": lambda v: isinstance(v, str),
     "None": lambda v: v is None,
     "list[int]": lambda v: isinstance(v, (list, tuple)) and all(_TYPE_CHECKS["int"](x) for x in v),
+    "list[float]": lambda v: isinstance(v, (list, tuple)) and all(_TYPE_CHECKS["float"](x) for x in v),
     # a comma-separated string of names is a list too (what --param members=a,b gives)
     "list[str]": lambda v: (
         isinstance(v, str) or isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v)
@@ -322,7 +323,7 @@ class Detector:
     def _score_series(self, series: Series, verbose: bool) -> Scores:
         raw = self._channel_scores(self.scaler_.transform(series.values), verbose)
         excess = self._excess(self._normalise(raw))
-        point = self._point(excess)
+        point = self._series_point(excess)
         offset = np.float32(self._series_offset(point))
         channel = np.full((len(series), len(self.channels_)), -np.inf, dtype=np.float32)
         channel[:, self.scaler_.active_] = excess - offset
@@ -335,6 +336,11 @@ class Detector:
             return excess.max(axis=1)
         top = max(1, int(np.ceil(self.config.point_share * excess.shape[1])))
         return np.partition(excess, excess.shape[1] - top, axis=1)[:, -top:].mean(axis=1)
+
+    def _series_point(self, excess: np.ndarray) -> np.ndarray:
+        """Point scores of a whole scored series, where a detector may look along time (the auto
+        detector's scan over time scales); a stream's rows are judged by `_point` alone."""
+        return self._point(excess)
 
     def _series_offset(self, point: np.ndarray) -> float:
         """How far every threshold rises for this series (0: not at all): to the point score's

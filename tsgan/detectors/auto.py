@@ -89,7 +89,12 @@ DEFAULT_WINDOW = 32  # when no channel has a clear period
 MAX_FEATURES = 512  # window x channels at most, unless the window range's floor needs more
 VAL_BUFFER = 20  # VUS buffer on validation, the same as tsgan's benchmarks use
 CALIBRATION = ("score_center", "score_scale", "thresholds")  # what each member learns on validation
-SCAN = ("scan_widths", "scan_center", "scan_spread")  # what auto's scan learns (see `tsgan.scan`)
+# What auto's scan learns (see `tsgan.scan`), here as a model saved before the scan scores: width 1 alone.
+UNSCANNED = {
+    "scan_widths": np.ones(1, np.int64),
+    "scan_center": np.zeros(1, np.float32),
+    "scan_spread": np.ones(1, np.float32),
+}
 
 
 def member_params(name: str, window: int, cfg: AutoConfig, max_seconds: float | None) -> dict:
@@ -365,7 +370,7 @@ class Auto(Detector):
 
     def _state(self) -> dict[str, torch.Tensor]:
         state = {"weights": torch.from_numpy(self.weights_), "val_vus": torch.from_numpy(self.val_vus_)}
-        state |= {name: torch.from_numpy(getattr(self, f"{name}_")) for name in SCAN}
+        state |= {name: torch.from_numpy(getattr(self, f"{name}_")) for name in UNSCANNED}
         for i, member in enumerate(self.members_):
             state |= {f"member{i}.{k}": v for k, v in member._state().items()}
             for name in CALIBRATION:
@@ -375,11 +380,8 @@ class Auto(Detector):
     def _load_state(self, state: dict[str, torch.Tensor]) -> None:
         self.weights_ = state["weights"].numpy()
         self.val_vus_ = state["val_vus"].numpy()
-        # A model saved before the scan existed scores its points unscanned: width 1 alone.
-        unscanned = {"scan_widths": np.ones(1, np.int64), "scan_center": np.zeros(1, np.float32)}
-        for name in SCAN:
-            default = unscanned.get(name, np.ones(1, np.float32))
-            setattr(self, f"{name}_", state[name].numpy() if name in state else default)
+        for name, unscanned in UNSCANNED.items():
+            setattr(self, f"{name}_", state[name].numpy() if name in state else unscanned)
         self.members_ = []
         for i, entry in enumerate(self._kept()):
             prefix = f"member{i}."

@@ -280,7 +280,7 @@ class Auto(Detector):
             raw[i] = member._calibrate(x_val, False) if selecting else member._channel_scores(x_val, False)
             member._calibrate_on_scores(raw[i])
         if selecting:
-            self._select(x_val, verbose)
+            self._select(x_val, raw, verbose)
         return self._combine((i, raw[i]) for i in self._used())
 
     def _calibrate_on_scores(self, raw_val: np.ndarray) -> None:
@@ -292,11 +292,16 @@ class Auto(Detector):
     def _series_point(self, excess: np.ndarray) -> np.ndarray:
         return scan_scores(self._point(excess), self.scan_widths_, self.scan_center_, self.scan_spread_)
 
-    def _select(self, x_val: np.ndarray, verbose: bool) -> None:
+    def _select(self, x_val: np.ndarray, raw_val: dict[int, np.ndarray], verbose: bool) -> None:
         """Validation VUS-PR of every member on `rounds` injections into x_val, and the weights. Each
         member is judged as it would detect alone: its point score comes from its excesses over its own
-        per-channel thresholds, as auto's own does (`point_share`)."""
+        per-channel thresholds, as auto's own does (`point_share`), scanned as auto's are, with the
+        scan matched on the member's own scores of the clean rows (`raw_val`)."""
         cfg = self.config
+        scans = []
+        for i, member in enumerate(self.members_):
+            clean = member._point(member._excess(member._normalise(raw_val[i])))
+            scans.append((self.scan_widths_, *fit_scan(clean, self.scan_widths_)))
         seeds = [cfg.seed * 1000 + r for r in range(cfg.rounds)]
         self.val_vus_ = np.zeros((len(self.members_), len(seeds)), dtype=np.float32)
         injections = []
@@ -308,7 +313,7 @@ class Auto(Detector):
             injections.append({"seed": seed, "kinds": [a["kind"] for a in records]})
             for i, member in enumerate(self.members_):
                 raw = member._channel_scores(x_injected, verbose=False)
-                point = member._point(member._excess(member._normalise(raw)))
+                point = scan_scores(member._point(member._excess(member._normalise(raw))), *scans[i])
                 self.val_vus_[i, r] = vus(labels, point, buffer).pr
         kept = [e["name"] for e in self._kept()]
         anchors = [i for i, name in enumerate(kept) if name in cfg.anchors] or [0]

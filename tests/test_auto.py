@@ -174,7 +174,8 @@ def test_reference_rows_recalibrate_a_copy_only(train, test_series):
         ({"anchors": "knn,nope"}, "unknown auto member 'nope'"),
         ({"combine": "vote"}, "unknown combine 'vote'"),
         ({"epochs": 3}, "auto has no parameter epochs"),
-        ({"scan": [1, 0]}, r"scan scales must be > 0 \(in windows\), got \[1, 0\]"),
+        ({"scan": [1, 0]}, r"scan scales must be finite and > 0 \(in windows\), got \[1, 0\]"),
+        ({"scan": [float("inf")]}, r"scan scales must be finite and > 0 \(in windows\), got \[inf\]"),
         ({"scan": "1,2"}, "scan='1,2': expected list\\[float\\], found str"),
     ],
 )

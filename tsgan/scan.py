@@ -21,10 +21,10 @@ from scipy.ndimage import uniform_filter1d
 MATCHED_QUANTILE = 99.0  # the upper quantile at which every width's validation scores are matched
 
 
-def scan_widths(scales: list[float], window: int) -> np.ndarray:
-    """Widths in points, the first 1 (the point score itself): each scale times `window`, rounded,
-    without repeats."""
-    widths = [1] + [max(1, round(scale * window)) for scale in scales]
+def scan_widths(scales: list[float], window: int, longest: int) -> np.ndarray:
+    """Widths in points, the first 1 (the point score itself): each scale times `window`, rounded, at
+    most `longest` (the validation rows: a wider mean cannot be matched on them), without repeats."""
+    widths = [1] + [min(max(1, round(scale * window)), max(1, longest)) for scale in scales]
     return np.array(sorted(set(widths)), dtype=np.int64)
 
 

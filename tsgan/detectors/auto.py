@@ -172,8 +172,10 @@ class AutoConfig(DetectorConfig):
             raise ConfigError(f"window must be >= 2 or None (from the data), got {self.window}")
         if not self.injection_size > 0:
             raise ConfigError(f"injection_size must be > 0, got {self.injection_size}")
-        if not all(scale > 0 for scale in self.scan):
-            raise ConfigError(f"scan scales must be > 0 (in windows), got {self.scan}; [] for no scan")
+        if not all(0 < scale < np.inf for scale in self.scan):
+            raise ConfigError(
+                f"scan scales must be finite and > 0 (in windows), got {self.scan}; [] for no scan"
+            )
         for name in ("top_k", "rounds"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -218,7 +220,7 @@ class Auto(Detector):
         n_val = int(len(x_train) * cfg.val_fraction / (1 - cfg.val_fraction))
         longest = max(1, min(len(x_train), n_val) // 2)
         self.window_ = cfg.window or data_window(x_train, longest)
-        self.scan_widths_ = scan_widths(cfg.scan, self.window_)
+        self.scan_widths_ = scan_widths(cfg.scan, self.window_, n_val)
         started = time.perf_counter()
         self.members_: list[Detector] = []
         self.report_ = {

@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from tsgan.scan import fit_scan, moving_mean, scan_scores, scan_widths
+from tsgan.scan import fit_scan, scan_scores, scan_widths
+from tsgan.windows import moving_mean
 
 
 def test_widths_are_scales_of_the_window_after_the_point_itself():

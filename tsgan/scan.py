@@ -16,7 +16,8 @@ threshold) are kept.
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import uniform_filter1d
+
+from tsgan.windows import moving_mean
 
 MATCHED_QUANTILE = 99.0  # the upper quantile at which every width's validation scores are matched
 
@@ -28,15 +29,11 @@ def scan_widths(scales: list[float], window: int, longest: int) -> np.ndarray:
     return np.array(sorted(set(widths)), dtype=np.int64)
 
 
-def moving_mean(point: np.ndarray, width: int) -> np.ndarray:
-    """The centred moving mean of `point` over `width` points; the ends repeat the first and last value."""
-    return uniform_filter1d(np.asarray(point, dtype=np.float64), int(width), mode="nearest")
-
-
 def fit_scan(val_point: np.ndarray, widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per width, the median and the spread (99th percentile minus median) of the moving mean of
     normal point scores `val_point` (the validation tail's)."""
     center, spread = np.empty(len(widths), np.float32), np.empty(len(widths), np.float32)
+    val_point = np.asarray(val_point, dtype=np.float64)
     for i, width in enumerate(widths):
         median, upper = np.percentile(moving_mean(val_point, width), [50, MATCHED_QUANTILE])
         center[i], spread[i] = median, upper - median
@@ -47,7 +44,7 @@ def fit_scan(val_point: np.ndarray, widths: np.ndarray) -> tuple[np.ndarray, np.
 def scan_scores(point: np.ndarray, widths: np.ndarray, center: np.ndarray, spread: np.ndarray) -> np.ndarray:
     """At each point, the largest of the moving means of `point` over `widths`, each mapped into the
     point score's units (width 1's center and spread, from `fit_scan`)."""
-    out = np.asarray(point, dtype=np.float32).copy()
+    out, point = np.asarray(point, dtype=np.float32).copy(), np.asarray(point, dtype=np.float64)
     for width, c, s in zip(widths, center, spread, strict=True):
         if width > 1:
             mapped = center[0] + (moving_mean(point, width) - c) * (spread[0] / s)

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy.ndimage import maximum_filter1d
+from scipy.ndimage import maximum_filter1d, uniform_filter1d
 
 from tsgan.errors import ConfigError
 
 FOLDS = ("mean", "median", "max")
+
+
+def moving_mean(values: np.ndarray, width: int) -> np.ndarray:
+    """The centred moving mean of `values` along time (axis 0) over `width` points, in their dtype; the
+    ends repeat the first and last value, so a series keeps its length and its edges their level."""
+    return uniform_filter1d(values, int(width), axis=0, mode="nearest")
 
 
 def window_starts(n_points: int, window: int, stride: int) -> np.ndarray:

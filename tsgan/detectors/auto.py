@@ -288,8 +288,7 @@ class Auto(Detector):
     def _calibrate_on_scores(self, raw_val: np.ndarray) -> None:
         """The shared normalisation and thresholds, then the scan's (on the same normal rows' points)."""
         super()._calibrate_on_scores(raw_val)
-        val_point = self._point(self._excess(self._normalise(raw_val)))
-        self.scan_center_, self.scan_spread_ = fit_scan(val_point, self.scan_widths_)
+        self.scan_center_, self.scan_spread_ = fit_scan(self._row_points(raw_val), self.scan_widths_)
 
     def _series_point(self, excess: np.ndarray) -> np.ndarray:
         return scan_scores(self._point(excess), self.scan_widths_, self.scan_center_, self.scan_spread_)
@@ -300,10 +299,10 @@ class Auto(Detector):
         per-channel thresholds, as auto's own does (`point_share`), scanned as auto's are, with the
         scan matched on the member's own scores of the clean rows (`raw_val`)."""
         cfg = self.config
-        scans = []
-        for i, member in enumerate(self.members_):
-            clean = member._point(member._excess(member._normalise(raw_val[i])))
-            scans.append((self.scan_widths_, *fit_scan(clean, self.scan_widths_)))
+        scans = [
+            fit_scan(member._row_points(raw_val[i]), self.scan_widths_)
+            for i, member in enumerate(self.members_)
+        ]
         seeds = [cfg.seed * 1000 + r for r in range(cfg.rounds)]
         self.val_vus_ = np.zeros((len(self.members_), len(seeds)), dtype=np.float32)
         injections = []
@@ -315,7 +314,7 @@ class Auto(Detector):
             injections.append({"seed": seed, "kinds": [a["kind"] for a in records]})
             for i, member in enumerate(self.members_):
                 raw = member._channel_scores(x_injected, verbose=False)
-                point = scan_scores(member._point(member._excess(member._normalise(raw))), *scans[i])
+                point = scan_scores(member._row_points(raw), self.scan_widths_, *scans[i])
                 self.val_vus_[i, r] = vus(labels, point, buffer).pr
         kept = [e["name"] for e in self._kept()]
         anchors = [i for i, name in enumerate(kept) if name in cfg.anchors] or [0]

@@ -337,6 +337,10 @@ class Detector:
         top = max(1, int(np.ceil(self.config.point_share * excess.shape[1])))
         return np.partition(excess, excess.shape[1] - top, axis=1)[:, -top:].mean(axis=1)
 
+    def _row_points(self, raw: np.ndarray) -> np.ndarray:
+        """Point scores (T,) of raw channel scores (T, C_active), each row judged alone, as a stream does."""
+        return self._point(self._excess(self._normalise(raw)))
+
     def _series_point(self, excess: np.ndarray) -> np.ndarray:
         """Point scores of a whole scored series, where a detector may look along time (the auto
         detector's scan over time scales); a stream's rows are judged by `_point` alone."""

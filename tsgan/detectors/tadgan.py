@@ -80,14 +80,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy.ndimage import label, maximum, maximum_filter1d, uniform_filter1d
+from scipy.ndimage import label, maximum, maximum_filter1d
 
 from tsgan.detectors.base import Detector, DetectorConfig
 from tsgan.errors import ConfigError
 from tsgan.nn.conv import ConvCritic, ConvDecoder, ConvEncoder, LatentCritic
 from tsgan.nn.training import Phase, WindowedGAN, WindowedParams, adam, critic_loss
 from tsgan.objectives import get_objective
-from tsgan.windows import covering_stride, covering_table, sliding_windows, window_starts
+from tsgan.windows import covering_stride, covering_table, moving_mean, sliding_windows, window_starts
 
 ERRORS = ("point", "area", "dtw")
 COMBINES = ("mult", "sum", "rec", "critic")
@@ -333,8 +333,7 @@ class TadGAN(WindowedGAN, Detector):
             rec = area_errors(x, x_hat, cfg.score_window)
         else:
             rec = dtw_errors(x, x_hat, cfg.score_window, cfg.dtw_band)
-        smooth = lambda a: uniform_filter1d(a, cfg.smooth, axis=0, mode="nearest")  # noqa: E731
-        return smooth(rec.astype(np.float32)), smooth(self._point_critic(x))
+        return moving_mean(rec.astype(np.float32), cfg.smooth), moving_mean(self._point_critic(x), cfg.smooth)
 
     def _combine(self, rec: np.ndarray, critic: np.ndarray) -> np.ndarray:
         cfg, a = self.config, self.arrays_

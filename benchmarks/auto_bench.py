@@ -25,7 +25,7 @@ import numpy as np
 from tsgan.bench import evaluate_series
 from tsgan.datasets import load_dataset
 from tsgan.detectors import Auto
-from tsgan.detectors.auto import choose
+from tsgan.detectors.auto import channel_roles, choose
 from tsgan.io import write_json_atomic
 
 OUT = Path(__file__).parent / "results" / "auto"
@@ -39,6 +39,9 @@ def with_weights(det: Auto, rule: tuple[str, np.ndarray], train) -> Auto:
     model = copy.copy(det)
     model.config = dataclasses.replace(det.config, combine=rule[0])
     model.weights_ = np.asarray(rule[1], dtype=np.float32)
+    # Each rule's members judge every channel (the default's split between switches and the rest aside).
+    no_switches = np.zeros(det.channel_roles_.shape[1], dtype=bool)
+    model.channel_roles_ = channel_roles(len(model.weights_), np.flatnonzero(model.weights_), [], no_switches)
     model._calibrate_thresholds(det.scaler_.transform(train.values[-n_val:]), verbose=False)
     return model
 

@@ -7,7 +7,7 @@ from tsgan import load
 from tsgan.datasets import make_industrial
 from tsgan.detectors import Auto, Detector, WindowKNN
 from tsgan.detectors import auto as auto_module
-from tsgan.detectors.auto import choose
+from tsgan.detectors.auto import channel_roles, choose, switch_channels
 from tsgan.errors import ConfigError, InputError
 from tsgan.preprocess import robust_stats
 from tsgan.series import Series
@@ -172,6 +172,7 @@ def test_reference_rows_recalibrate_a_copy_only(train, test_series):
         ({"members": ["pca", "nope"]}, "unknown auto member 'nope'"),
         ({"members": []}, "auto needs at least one member"),
         ({"anchors": "knn,nope"}, "unknown auto member 'nope'"),
+        ({"switch_anchors": ["nope"]}, "unknown auto member 'nope'"),
         ({"combine": "vote"}, "unknown combine 'vote'"),
         ({"epochs": 3}, "auto has no parameter epochs"),
         ({"scan": [1, 0]}, r"scan scales must be finite and > 0 \(in windows\), got \[1, 0\]"),
@@ -226,3 +227,67 @@ def test_a_model_saved_before_the_scan_scores_unscanned(train, test_series):
     det = Auto(members=["knn"], window=16, rounds=1, scan=[1, 4]).fit(train)
     det._load_state({k: v for k, v in det._state().items() if not k.startswith("scan_")})
     np.testing.assert_allclose(_before_offset(det, test_series), _unscanned(det, test_series), atol=1e-5)
+
+
+def _with_switch(series: Series, seed: int) -> Series:
+    """`series` and a valve channel that opens and closes on its own schedule (two values)."""
+    rng = np.random.default_rng(seed)
+    valve = (np.cumsum(rng.random(len(series)) < 0.01) % 2).astype(np.float32)
+    values = np.column_stack([series.values, valve])
+    return Series(values=values, channels=[*series.channels, "valve"], labels=series.labels)
+
+
+def test_switch_channels_are_those_with_two_values_at_most():
+    x = np.column_stack([np.zeros(50), np.tile([0.0, 1.0], 25), np.tile([0.0, 1.0, 2.0], 17)[:50]])
+    assert switch_channels(x).tolist() == [True, True, False]
+
+
+def test_roles_give_the_switches_to_the_switch_anchors():
+    switches = np.array([False, True, False])
+    roles = channel_roles(3, np.array([0, 1]), [2], switches)
+    assert roles.tolist() == [[True, False, True], [True, False, True], [False, True, False]]
+    everywhere = [[True] * 3, [True] * 3, [False] * 3]
+    assert channel_roles(3, np.array([0, 1]), [], switches).tolist() == everywhere  # no switch anchor
+    assert channel_roles(3, np.array([0, 1]), [2], np.zeros(3, bool)).tolist() == everywhere  # no switch
+
+
+def test_switches_are_judged_by_the_kNN_among_their_own_windows(train, test_series, tmp_path):
+    members = ["knn", "pca-window", "knn-channel"]
+    det = Auto(members=members, window=16, rounds=1).fit(_with_switch(train, 0))
+    assert det.report_["switches"] == ["valve"] and det.report_["switch_anchors"] == ["knn-channel"]
+    assert det.kept() == members
+    assert "switch channels (two values in training), judged by knn-channel: valve" in det.describe()
+    series = _with_switch(test_series, 1)
+    x = det.scaler_.transform(series.values)
+    views = [x, x, x[:, det.switches_]]  # the switch anchor sees the switches alone
+    knn, pca_window, knn_channel = (
+        m._excess(m._normalise(m._channel_scores(v, False))) for m, v in zip(det.members_, views, strict=True)
+    )
+    assert knn_channel.shape == (len(series), 1)
+    combined = det._channel_scores(x, False)
+    np.testing.assert_allclose(combined[:, -1], knn_channel[:, 0], atol=1e-6)
+    np.testing.assert_allclose(combined[:, :-1], np.maximum(knn, pca_window)[:, :-1], atol=1e-6)
+    blocks = np.stack([x[:100], x[300:400]]).astype(np.float32)  # as a stream scores its buffers
+    alone = np.stack([det._channel_scores(block, False) for block in blocks])
+    np.testing.assert_allclose(det._block_scores(blocks), alone, rtol=1e-5, atol=1e-5)
+    det.save(tmp_path / "switch.tsgan")
+    loaded = load(tmp_path / "switch.tsgan")
+    assert np.array_equal(loaded.channel_roles_, det.channel_roles_)
+    np.testing.assert_allclose(loaded.score(series).point, det.score(series).point, atol=1e-5)
+
+
+def test_without_switches_the_switch_anchor_is_not_fitted(train):
+    det = Auto(members=["knn", "pca-window", "knn-channel"], window=16, rounds=1).fit(train)
+    assert det.report_["switches"] == [] and det.kept() == ["knn", "pca-window"]
+    assert "knn-channel skipped: no switch channels" in det.describe()
+    assert "switch channels (two" not in det.describe()
+    best = Auto(members=["knn", "knn-channel"], window=16, rounds=1, combine="best").fit(train)
+    assert len(best.members_) == 2  # under another rule it is a member like any other
+
+
+def test_a_model_saved_before_switches_has_its_members_judge_every_channel(train, test_series):
+    det = Auto(members=["knn", "pca-window"], window=16, rounds=1).fit(train)
+    expected = det.score(test_series).point
+    det._load_state({k: v for k, v in det._state().items() if k != "channel_roles"})
+    assert det.channel_roles_.all()
+    np.testing.assert_allclose(det.score(test_series).point, expected, atol=1e-6)

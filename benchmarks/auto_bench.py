@@ -49,9 +49,12 @@ def with_weights(det: Auto, rule: tuple[str, np.ndarray], train) -> Auto:
 def rules(det: Auto) -> dict[str, tuple[str, np.ndarray]]:
     """(combine, weights) to score: each member alone, and the other label-free rules of `Auto`."""
     names = [e["name"] for e in det._kept()]
-    out = {f"member {n}": ("anchor", np.eye(len(names))[i]) for i, n in enumerate(names)}
+    # A member fitted on the switch channels alone (see Auto._columns) cannot judge the others.
+    whole = [not det._only_for_switches(n) for n in names]
+    out = {f"member {n}": ("anchor", np.eye(len(names))[i]) for i, n in enumerate(names) if whole[i]}
+    val_vus = np.where(np.array(whole)[:, None], det.val_vus_, -np.inf)
     for combine in ("best", "top"):
-        chosen = choose(det.val_vus_, combine, top_k=3, anchors=[0])
+        chosen = choose(val_vus, combine, top_k=3, anchors=[0])
         weights = np.zeros(len(names))
         weights[chosen] = 1 / len(chosen)
         out[f"rule {combine}{'3' if combine == 'top' else ''} (label-free)"] = (combine, weights)

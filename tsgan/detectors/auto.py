@@ -26,7 +26,8 @@ measures every member by self-supervised validation, and uses the one its rule n
    instead: a switch's setting beside the other channels is an operator's choice, not physics, so a
    joint window that has never been seen is no anomaly of it; its own pattern of switching is. Measured
    on the SMAP channels (18 to 25 channels, most of them commands) this lifted VUS-PR from 0.37 to 0.47
-   and from 0.30 to 0.46 on 46 series never used to choose anything before (BENCHMARKS.md).
+   and from 0.30 to 0.46 on 40 other SMAP channels (seen while the rule was found, so a weaker check;
+   BENCHMARKS.md).
 
 With `anchor` or `best`, a channel's score is the largest excess of the chosen members over their own
 thresholds: a channel is as anomalous as the member that finds it most so, in units of that member's

@@ -296,6 +296,10 @@ class Auto(Detector):
         costs nothing on the others), every channel for the rest."""
         return self.switches_ if self._only_for_switches(name) else slice(None)
 
+    def _member_columns(self, i: int) -> np.ndarray | slice:
+        """The active channels fitted member `i` sees (see `_columns`)."""
+        return self._columns(self._kept()[i]["name"])
+
     def _only_for_switches(self, name: str) -> bool:
         """Whether member `name` has no use but judging switch channels (under the default rule)."""
         cfg = self.config
@@ -325,7 +329,7 @@ class Auto(Detector):
             self.members_ = [copy.copy(m) for m in self.members_]
         raw = {}
         for i in range(len(self.members_)) if selecting else self._used():
-            member, x = self.members_[i], x_val[:, self._columns(self._kept()[i]["name"])]
+            member, x = self.members_[i], x_val[:, self._member_columns(i)]
             raw[i] = member._calibrate(x, False) if selecting else member._channel_scores(x, False)
             member._calibrate_on_scores(raw[i])
         if selecting:
@@ -359,16 +363,16 @@ class Auto(Detector):
             # the injected anomalies into one region that every member finds.
             buffer = max(1, min(VAL_BUFFER, len(x_val) // (4 * len(records))))
             injections.append({"seed": seed, "kinds": [a["kind"] for a in records]})
-            for i, (member, entry) in enumerate(zip(self.members_, self._kept(), strict=True)):
-                raw = member._channel_scores(x_injected[:, self._columns(entry["name"])], verbose=False)
+            for i, member in enumerate(self.members_):
+                raw = member._channel_scores(x_injected[:, self._member_columns(i)], verbose=False)
                 point = scan_scores(member._row_points(raw), self.scan_widths_, *scans[i])
                 self.val_vus_[i, r] = vus(labels, point, buffer).pr
         kept = [e["name"] for e in self._kept()]
         anchors = [i for i, name in enumerate(kept) if name in cfg.anchors] or [0]
         chosen = choose(self.val_vus_, cfg.combine, cfg.top_k, anchors)
-        switch_anchors = [i for i, name in enumerate(kept) if name in cfg.switch_anchors]
-        if cfg.combine != "anchor":
-            switch_anchors = []
+        switch_anchors = [
+            i for i, name in enumerate(kept) if name in cfg.switch_anchors and cfg.combine == "anchor"
+        ]
         self.channel_roles_ = channel_roles(len(kept), chosen, switch_anchors, self.switches_)
         mean = self.val_vus_.mean(axis=1)
         used = self.channel_roles_.any(axis=1)
@@ -420,16 +424,14 @@ class Auto(Detector):
         return np.asarray(total, dtype=np.float32)
 
     def _channel_scores(self, x: np.ndarray, verbose: bool) -> np.ndarray:
-        names = [e["name"] for e in self._kept()]
         return self._combine(
-            (i, self.members_[i]._channel_scores(x[:, self._columns(names[i])], verbose))
+            (i, self.members_[i]._channel_scores(x[:, self._member_columns(i)], verbose))
             for i in self._used()
         )
 
     def _block_scores(self, blocks: np.ndarray) -> np.ndarray:
-        names = [e["name"] for e in self._kept()]
         return self._combine(
-            (i, self.members_[i]._block_scores(blocks[..., self._columns(names[i])])) for i in self._used()
+            (i, self.members_[i]._block_scores(blocks[..., self._member_columns(i)])) for i in self._used()
         )
 
     # --- saving --------------------------------------------------------------------------------------

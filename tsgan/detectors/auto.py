@@ -415,7 +415,8 @@ class Auto(Detector):
             if not roles.all():  # channels another member judges: -inf, so that they never win the max
                 judged = np.full((*part.shape[:-1], len(roles)), -np.inf, dtype=np.float32)
                 # A member that sees only the channels it judges (`_columns`) has scores for those alone.
-                judged[..., roles] = part if part.shape[-1] == roles.sum() else part[..., roles]
+                sees_all = isinstance(self._member_columns(i), slice)
+                judged[..., roles] = part[..., roles] if sees_all else part
                 part = judged
             if total is None:
                 total = part
